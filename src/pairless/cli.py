@@ -1,0 +1,199 @@
+"""The `pairless` command line: a thin layer over data/, train/, translator and demo functions.
+
+Errors a user can fix exit with code 2 and one line on stderr starting with `error:`.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from typer.exceptions import TyperException
+
+from pairless.errors import PairlessError, user_message
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Unpaired image-to-image translation: train, translate, evaluate.")
+data_app = typer.Typer(no_args_is_help=True, help="Data sets: built-in synthetic tasks.")
+app.add_typer(data_app, name="data")
+
+EXTRA_ARGS = {"allow_extra_args": True, "ignore_unknown_options": True}
+
+
+@data_app.command("synth")
+def data_synth(
+    task: Annotated[str, typer.Argument(help="stripes | shapes | hue")],
+    out: Annotated[Path, typer.Argument(help="Folder to create (CycleGAN layout + testA_gt/).")],
+    count: Annotated[int, typer.Option(help="Training images per domain.")] = 500,
+    test_count: Annotated[Optional[int], typer.Option(help="Test images (default max(8, count/10)).")] = None,
+    size: Annotated[int, typer.Option(help="Image side in pixels.")] = 64,
+    seed: Annotated[int, typer.Option(help="Same seed, same files.")] = 0,
+) -> None:
+    """Generate a built-in synthetic unpaired data set (deterministic from the seed)."""
+    from pairless.data.synthetic import TASKS, make_synthetic_dataset
+
+    if task not in TASKS:
+        raise PairlessError(f"unknown task '{task}'; choose from {', '.join(TASKS)}")
+    try:
+        path = make_synthetic_dataset(task, out, count=count, test_count=test_count, size=size, seed=seed)
+    except (ValueError, FileExistsError) as exc:
+        raise PairlessError(str(exc)) from None
+    typer.echo(f"wrote the '{task}' data set to {path}")
+
+
+def parse_extra_options(args: list[str], cfg) -> dict[str, Any]:
+    """`--lambda-nce 2`, `--lambda-nce=2`, `--no-flip`, `--flip` -> {config key: value} for `cfg`."""
+    overrides: dict[str, Any] = {}
+    i = 0
+    while i < len(args):
+        token = args[i]
+        if not token.startswith("--"):
+            raise PairlessError(f"unexpected argument '{token}'")
+        name, _, value = token[2:].partition("=")
+        negated = name.startswith("no-") and not value
+        if negated:
+            section, field = cfg.locate(name[3:])
+        else:
+            section, field = cfg.locate(name)
+        if cfg.is_switch(section, field) and not value:
+            value = "false" if negated else "true"
+        elif negated:
+            raise PairlessError(f"--{name}: '--no-' only applies to on/off options")
+        elif not value:
+            if i + 1 >= len(args):
+                raise PairlessError(f"option --{name} needs a value")
+            i += 1
+            value = args[i]
+        overrides[f"{section}.{field}"] = value
+        i += 1
+    return overrides
+
+
+@app.command(context_settings=EXTRA_ARGS)
+def train(
+    ctx: typer.Context,
+    model: Annotated[Optional[str], typer.Option(help="Method name, e.g. cut, fastcut, cyclegan.")] = None,
+    data: Annotated[Optional[Path], typer.Option(help="Folder with trainA/ and trainB/.")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Run folder to create.")] = None,
+    resume: Annotated[Optional[Path], typer.Option(help="Run folder to continue.")] = None,
+    config: Annotated[Optional[Path], typer.Option(help="YAML config (as written into run folders).")] = None,
+    steps: Annotated[Optional[int], typer.Option(help="Total iterations (with --resume: the new total).")] = None,
+    epochs: Annotated[Optional[float], typer.Option(help="Total epochs over the larger domain.")] = None,
+    size: Annotated[Optional[int], typer.Option(help="Training crop size.")] = None,
+    width: Annotated[Optional[int], typer.Option(help="Base channel count of G and D.")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Images per domain per step.")] = None,
+    device: Annotated[Optional[str], typer.Option(help="auto, cpu, cuda, cuda:N, mps.")] = None,
+    precision: Annotated[Optional[str], typer.Option(help="fp32, bf16 or fp16.")] = None,
+    seed: Annotated[Optional[int], typer.Option()] = None,
+    channels: Annotated[Optional[int], typer.Option(help="1 (gray) or 3 for both domains.")] = None,
+    stop_at: Annotated[Optional[int], typer.Option(
+        help="End this session after that iteration (schedule unchanged); continue with --resume.")] = None,
+    quiet: Annotated[bool, typer.Option(help="No progress output.")] = False,
+) -> None:
+    """Train a model. Any config option can be set as --name value (see `pairless models NAME`)."""
+    from pairless.config import RunConfig
+    from pairless.train.loop import train as run_training
+
+    explicit = {"data.root": data, "train.steps": steps, "train.epochs": epochs, "data.size": size,
+                "model.width": width, "train.batch_size": batch_size, "train.device": device,
+                "train.precision": precision, "train.seed": seed,
+                "data.channels_a": channels, "data.channels_b": channels}
+    if epochs is not None and steps is None:
+        explicit["train.steps"] = "none"
+    if resume is not None:
+        if config is not None or out is not None:
+            raise PairlessError("--resume continues a run folder as it is; drop --config / --out")
+        cfg = RunConfig.load(resume / "config.yaml") if (resume / "config.yaml").is_file() else None
+        if cfg is None:
+            raise PairlessError(f"cannot resume: {resume / 'config.yaml'} not found")
+        if model is not None and model != cfg.method:
+            raise PairlessError(f"--model {model} differs from the run's model {cfg.method}")
+        run_dir = resume
+    else:
+        if config is not None:
+            cfg = RunConfig.load(config)
+            if model is not None and model != cfg.method:
+                cfg = RunConfig.from_dict({**cfg.to_dict(), "method": model})
+        elif model is not None:
+            cfg = RunConfig.defaults(model)
+        else:
+            raise PairlessError("--model is required (e.g. --model cut); `pairless models` lists them")
+        if out is None:
+            raise PairlessError("--out is required: the run folder to create (e.g. --out runs/h2z)")
+        run_dir = out
+    overrides = {k: v for k, v in explicit.items() if v is not None}
+    overrides |= parse_extra_options(list(ctx.args), cfg)
+    if resume is not None and any(k.startswith("model.") for k in overrides):
+        raise PairlessError("model options cannot change when resuming (the weights depend on them)")
+    cfg = cfg.override(overrides)
+    if not cfg.data.root:
+        raise PairlessError("--data is required: a folder holding trainA/ and trainB/")
+    result = run_training(cfg, run_dir, resume=resume is not None, quiet=quiet, stop_at=stop_at)
+    if result.interrupted:
+        raise typer.Exit(130)
+    verb = "trained" if result.finished else "stopped"
+    typer.echo(f"{verb} {cfg.method} at step {result.step}/{result.total_steps}; run folder: {run_dir}")
+
+
+@app.command()
+def translate(
+    checkpoint: Annotated[Path, typer.Argument(help="A .safetensors checkpoint or a run folder.")],
+    inputs: Annotated[list[Path], typer.Argument(help="Image files and/or folders (recursive).")],
+    out: Annotated[Path, typer.Option(help="Output folder (the input folder structure is kept).")],
+    direction: Annotated[str, typer.Option(help="AtoB or BtoA.")] = "AtoB",
+    batch_size: Annotated[int, typer.Option(help="Images per forward pass (same-size images).")] = 1,
+    format: Annotated[str, typer.Option(help="png, jpg, webp or tif.")] = "png",
+    quality: Annotated[int, typer.Option(help="JPEG/WebP quality.")] = 95,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, mps.")] = "auto",
+) -> None:
+    """Translate images of any size with a trained model."""
+    from pairless.translator import Translator, translate_paths
+
+    if batch_size < 1:
+        raise PairlessError(f"--batch-size must be at least 1, got {batch_size}")
+    translator = Translator.load(checkpoint, device)
+    written = translate_paths(translator, inputs, out, direction, batch_size, format, quality)
+    typer.echo(f"translated {len(written)} image(s) {direction} into {out}")
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="Where the demo writes its data and run.")] = Path("runs/demo"),
+    steps: Annotated[Optional[int], typer.Option(help="Training iterations (default: the demo budget).")] = None,
+    device: Annotated[str, typer.Option()] = "auto",
+) -> None:
+    """Generate a synthetic task, train CUT on it, translate its test set and score the result."""
+    from pairless.demo import run_demo
+
+    run_demo(out, steps=steps, device=device)
+
+
+@app.command()
+def models(name: Annotated[Optional[str], typer.Argument(help="Show this method's defaults.")] = None) -> None:
+    """List the methods, or show one method's default configuration."""
+    import yaml
+
+    from pairless.config import RunConfig
+    from pairless.models.registry import get_method, method_names
+
+    if name is None:
+        for method in method_names():
+            typer.echo(f"{method:12s} {get_method(method).description}")
+        return
+    typer.echo(yaml.safe_dump(RunConfig.defaults(name).to_dict(), sort_keys=False), nl=False)
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        code = app(args=argv, standalone_mode=False, prog_name="pairless")
+    except PairlessError as exc:
+        typer.echo(f"error: {user_message(exc)}", err=True)
+        sys.exit(2)
+    except TyperException as exc:
+        typer.echo(f"error: {exc.format_message()}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)

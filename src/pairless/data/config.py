@@ -1,0 +1,47 @@
+"""Options of the unpaired image data pipeline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from pairless.errors import PairlessError
+
+Preprocess = Literal["resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none"]
+
+
+@dataclass
+class DataConfig:
+    root: str = ""
+    """Folder with trainA/ and trainB/ (and optionally testA/, testB/, testA_gt/)."""
+    size: int = 256
+    """Training crop size in pixels."""
+    load_size: int | None = None
+    """Resize target before cropping; None means size * 286 / 256 (286 for a 256 crop)."""
+    preprocess: Preprocess = "resize_and_crop"
+    flip: bool = True
+    serial: bool = False
+    """Pair the i-th A image with the i-th B image instead of a random B image (still unpaired data)."""
+    channels_a: int = 3
+    channels_b: int = 3
+    skip_bad_images: bool = False
+    """Warn about unreadable images and use the next one instead of stopping."""
+    direction: Literal["AtoB", "BtoA"] = "AtoB"
+    """BtoA swaps the two domains, so a one-way model learns B to A."""
+    workers: int = 2
+    """Data loader worker processes (0 loads in the training process)."""
+
+    def __post_init__(self):
+        if self.size < 8:
+            raise PairlessError(f"--size must be at least 8 pixels, got {self.size}")
+        if self.load_size is not None and self.load_size < self.size and self.preprocess != "none":
+            raise PairlessError(f"--load-size ({self.load_size}) must be at least --size ({self.size})")
+        for name in ("channels_a", "channels_b"):
+            if getattr(self, name) not in (1, 3):
+                raise PairlessError(f"--{name.replace('_', '-')} must be 1 or 3, got {getattr(self, name)}")
+        if self.workers < 0:
+            raise PairlessError(f"--workers must be 0 or more, got {self.workers}")
+
+    @property
+    def resolved_load_size(self) -> int:
+        return self.load_size if self.load_size is not None else round(self.size * 286 / 256)

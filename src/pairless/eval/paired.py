@@ -1,0 +1,57 @@
+"""Scores against ground truth, where a data set has it (e.g. testA_gt/ of the built-in tasks)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from pairless.data.images import list_images, read_image
+from pairless.errors import PairlessError
+
+PSNR_CAP_DB = 100.0
+"""PSNR of identical images is infinite; it is reported as this cap so averages stay finite."""
+
+
+def l1_error(prediction: Tensor, target: Tensor) -> float:
+    """Mean absolute error of images in [0, 1]."""
+    return (prediction.float() - target.float()).abs().mean().item()
+
+
+def psnr(prediction: Tensor, target: Tensor) -> float:
+    """Peak signal-to-noise ratio in dB for images in [0, 1]."""
+    mse = (prediction.float() - target.float()).pow(2).mean().item()
+    return PSNR_CAP_DB if mse == 0 else min(PSNR_CAP_DB, 10 * math.log10(1.0 / mse))
+
+
+def match_by_stem(predictions: list[Path], references: list[Path], reference_root: Path,
+                  prediction_root: Path) -> list[tuple[Path, Path]]:
+    """Pair files whose paths relative to their roots are equal up to the extension."""
+    by_key = {p.relative_to(reference_root).with_suffix(""): p for p in references}
+    pairs = []
+    for prediction in predictions:
+        key = prediction.relative_to(prediction_root).with_suffix("")
+        if key not in by_key:
+            raise PairlessError(f"no ground-truth image for {prediction} in {reference_root}")
+        pairs.append((prediction, by_key[key]))
+    return pairs
+
+
+def score_folders(predictions: str | Path, ground_truth: str | Path) -> dict[str, float]:
+    """Mean L1 and PSNR over images of `predictions` matched by name to images of `ground_truth`."""
+    predictions, ground_truth = Path(predictions), Path(ground_truth)
+    pairs = match_by_stem(list_images(predictions), list_images(ground_truth), ground_truth, predictions)
+    if not pairs:
+        raise PairlessError(f"no images to score in {predictions}")
+    l1, peak = [], []
+    for prediction_path, target_path in pairs:
+        target = read_image(target_path)
+        prediction = read_image(prediction_path, channels=target.shape[0])
+        if prediction.shape != target.shape:
+            raise PairlessError(f"{prediction_path} is {tuple(prediction.shape[1:])} but its ground truth "
+                                f"{target_path} is {tuple(target.shape[1:])}")
+        l1.append(l1_error(prediction, target))
+        peak.append(psnr(prediction, target))
+    return {"l1": float(torch.tensor(l1).mean()), "psnr": float(torch.tensor(peak).mean()), "count": len(pairs)}

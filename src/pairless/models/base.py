@@ -1,0 +1,109 @@
+"""The model contract: what the trainer, translate and evaluation may rely on.
+
+A model owns its networks (as submodules, so its state_dict is everything it saves), declares which
+networks each optimiser steps, and implements one training step through the trainer's `Updater`, which
+owns backward, gradient scaling and the optimiser steps.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import ClassVar, Literal, Protocol
+
+from torch import Tensor, nn
+
+from pairless.errors import PairlessError
+
+DIRECTIONS = ("AtoB", "BtoA")
+
+
+@dataclass(frozen=True)
+class OptimizerGroup:
+    """One optimiser over the parameters of the named networks; None fields take the run's values."""
+
+    name: str
+    networks: tuple[str, ...]
+    lr: float | None = None
+    betas: tuple[float, float] | None = None
+    weight_decay: float | None = None
+    kind: Literal["adam", "rmsprop"] = "adam"
+
+
+class Updater(Protocol):
+    def step(self, loss: Tensor, *groups: str) -> None:
+        """Backpropagate `loss` and step the optimisers of `groups` (their gradients zeroed first)."""
+
+
+class TranslationModel(nn.Module):
+    directions: ClassVar[tuple[str, ...]] = ("AtoB",)
+    size_multiple: ClassVar[int] = 4
+    """Inputs are padded to a multiple of this at inference (the generators downsample twice)."""
+
+    def __init__(self, config, channels_a: int = 3, channels_b: int = 3):
+        super().__init__()
+        self.config = config
+        self.channels_a = channels_a
+        self.channels_b = channels_b
+
+    def optimizer_groups(self) -> list[OptimizerGroup]:
+        raise NotImplementedError
+
+    def train_step(self, batch: dict[str, Tensor], updater: Updater) -> dict[str, Tensor]:
+        """Run one iteration's updates; return the scalar losses as (undetached is fine) tensors."""
+        raise NotImplementedError
+
+    def translate(self, images: Tensor, direction: str = "AtoB") -> Tensor:
+        """Images in [-1, 1], shape [N, C, H, W] with H, W multiples of `size_multiple`."""
+        raise NotImplementedError
+
+    def visuals(self, batch: dict[str, Tensor]) -> list[dict[str, Tensor]]:
+        """Rows for sample grids: each dict is one group of columns (e.g. real_A | fake_B | idt_B)."""
+        raise NotImplementedError
+
+    def training_state(self) -> dict[str, Tensor]:
+        """Non-weight state needed to resume exactly (e.g. image pools)."""
+        return {}
+
+    def load_training_state(self, state: dict[str, Tensor]) -> None:
+        del state
+
+    def input_channels(self, direction: str) -> int:
+        self.check_direction(direction)
+        return self.channels_a if direction == "AtoB" else self.channels_b
+
+    def output_channels(self, direction: str) -> int:
+        self.check_direction(direction)
+        return self.channels_b if direction == "AtoB" else self.channels_a
+
+    def check_direction(self, direction: str) -> None:
+        if direction not in self.directions:
+            raise PairlessError(
+                f"--direction {direction} is not available: this model translates {' and '.join(self.directions)}"
+            )
+
+
+@contextmanager
+def frozen(*modules: nn.Module) -> Iterator[None]:
+    """Stop gradients into `modules` (e.g. D during the generator update) and restore them afterwards."""
+    params = [p for m in modules for p in m.parameters()]
+    flags = [p.requires_grad for p in params]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in zip(params, flags):
+            p.requires_grad_(flag)
+
+
+def same_channels_or_warn(model: TranslationModel, what: str) -> bool:
+    """Identity terms need both domains to have the same channel count; say so once when they do not."""
+    if model.channels_a == model.channels_b:
+        return True
+    warnings.warn(f"{what} is skipped: domain A has {model.channels_a} channels and B has {model.channels_b}",
+                  stacklevel=3)
+    return False
+

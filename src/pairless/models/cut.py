@@ -1,0 +1,132 @@
+"""CUT and FastCUT: contrastive unpaired translation (Park et al., ECCV 2020).
+
+One generator, one PatchGAN discriminator and a patch projection head. The generator is trained with
+an adversarial loss plus PatchNCE between patches of its output and the same-place patches of its input
+(and, for CUT, the same for target-domain images passed through it: the NCE identity term).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from pairless.errors import PairlessError
+from pairless.losses.adversarial import GanMode, discriminator_loss, generator_loss
+from pairless.losses.patchnce import Negatives, multilayer_patch_nce_loss
+from pairless.models.base import OptimizerGroup, TranslationModel, Updater, frozen, same_channels_or_warn
+from pairless.models.registry import register
+from pairless.nn.init import InitScheme, init_weights
+from pairless.nn.patch_sampler import PatchSampleMLP
+from pairless.nn.patchgan import PatchDiscriminator
+from pairless.nn.resnet_generator import ResnetGenerator
+
+
+@dataclass
+class CUTConfig:
+    width: int = 64
+    """Base channel count of generator (ngf) and discriminator (ndf)."""
+    n_blocks: int | None = None
+    """Residual blocks; None picks 9 for crops of 256 px and more, 6 below (CycleGAN's choice)."""
+    d_layers: int = 3
+    antialias: bool = True
+    antialias_up: bool = True
+    gan_mode: GanMode = "lsgan"
+    lambda_gan: float = 1.0
+    lambda_nce: float = 1.0
+    nce_idt: bool = True
+    """Also apply PatchNCE to target-domain images passed through G (CUT's identity term)."""
+    nce_layers: tuple[int, ...] = (0, 4, 8, 12, 16)
+    num_patches: int = 256
+    nce_temperature: float = 0.07
+    nce_negatives: Negatives = "image"
+    head_dim: int = 256
+    flip_equivariance: bool = False
+    """FastCUT: randomly flip the input and flip the output's features back before PatchNCE."""
+    init: InitScheme = "xavier"
+    init_gain: float = 0.02
+
+    def __post_init__(self):
+        if self.width < 1 or (self.n_blocks or 0) < 0 or self.num_patches < 1:
+            raise PairlessError("--width and --num-patches must be at least 1 and --n-blocks at least 0")
+        if not self.nce_layers:
+            raise PairlessError("--nce-layers needs at least one layer index")
+        if list(self.nce_layers) != sorted(set(self.nce_layers)):
+            raise PairlessError(f"--nce-layers must be increasing without repeats, got {self.nce_layers}")
+
+
+class CUTModel(TranslationModel):
+    def __init__(self, config: CUTConfig, channels_a: int = 3, channels_b: int = 3):
+        super().__init__(config, channels_a, channels_b)
+        c = config
+        self.G = ResnetGenerator(channels_a, channels_b, c.width, c.n_blocks, c.antialias, c.antialias_up)
+        if max(c.nce_layers) >= self.G.encoder_end:
+            raise PairlessError(
+                f"--nce-layers {','.join(map(str, c.nce_layers))} reaches past the encoder (layers 0.."
+                f"{self.G.encoder_end - 1} with --n-blocks {c.n_blocks}); use lower layers or more blocks"
+            )
+        self.D = PatchDiscriminator(channels_b, c.width, c.d_layers, antialias=c.antialias)
+        self.F = PatchSampleMLP(self.G.feature_channels(c.nce_layers), c.head_dim)
+        for net in (self.G, self.D, self.F):
+            init_weights(net, c.init, c.init_gain)
+        self.use_nce_idt = c.nce_idt and same_channels_or_warn(self, "the NCE identity term (nce_idt)")
+
+    def optimizer_groups(self) -> list[OptimizerGroup]:
+        return [OptimizerGroup("G", ("G", "F")), OptimizerGroup("D", ("D",))]
+
+    def train_step(self, batch: dict[str, Tensor], updater: Updater) -> dict[str, Tensor]:
+        c = self.config
+        real_a, real_b = batch["A"], batch["B"]
+        n = real_a.shape[0]
+        flipped = c.flip_equivariance and bool(torch.rand(()) < 0.5)
+        source = real_a.flip(3) if flipped else real_a
+        inputs = torch.cat([source, real_b]) if self.use_nce_idt else source
+        output, features = self.G(inputs, c.nce_layers)
+        fake_b = output[:n]
+
+        loss_d = 0.5 * discriminator_loss(c.gan_mode, self.D(real_b), self.D(fake_b.detach()))
+        updater.step(loss_d, "D")
+
+        with frozen(self.D):
+            loss_gan = c.lambda_gan * generator_loss(c.gan_mode, self.D(fake_b))
+        keys_a = self.G(real_a, c.nce_layers, encode_only=True) if flipped else [f[:n] for f in features]
+        loss_nce = self.patch_nce(fake_b, keys_a, flipped)
+        losses = {"D": loss_d, "G_gan": loss_gan, "nce": loss_nce}
+        loss_nce_total = loss_nce
+        if self.use_nce_idt:
+            losses["nce_idt"] = self.patch_nce(output[n:], [f[n:] for f in features], flipped=False)
+            loss_nce_total = 0.5 * (loss_nce + losses["nce_idt"])
+        loss_g = loss_gan + c.lambda_nce * loss_nce_total
+        updater.step(loss_g, "G")
+        losses["G"] = loss_g
+        return losses
+
+    def patch_nce(self, generated: Tensor, source_features: list[Tensor], flipped: bool) -> Tensor:
+        """PatchNCE between the generator's encoding of `generated` (queries) and of its source (keys)."""
+        c = self.config
+        query_features = self.G(generated, c.nce_layers, encode_only=True)
+        if flipped:
+            query_features = [f.flip(3) for f in query_features]
+        queries, ids = self.F(query_features, c.num_patches)
+        with torch.no_grad():
+            keys, _ = self.F(source_features, c.num_patches, ids)
+        return multilayer_patch_nce_loss(queries, keys, generated.shape[0], c.nce_temperature, c.nce_negatives)
+
+    def translate(self, images: Tensor, direction: str = "AtoB") -> Tensor:
+        self.check_direction(direction)
+        return self.G(images)
+
+    def visuals(self, batch: dict[str, Tensor]) -> list[dict[str, Tensor]]:
+        row = {"real_A": batch["A"], "fake_B": self.G(batch["A"])}
+        if self.use_nce_idt:
+            row |= {"real_B": batch["B"], "idt_B": self.G(batch["B"])}
+        return [row]
+
+
+register("cut", CUTModel, CUTConfig, train={"epochs": 400, "decay_fraction": 0.5},
+         description="CUT: one-sided contrastive translation with PatchNCE and the NCE identity term")
+register("fastcut", CUTModel,
+         lambda: CUTConfig(lambda_nce=10.0, nce_idt=False, flip_equivariance=True),
+         train={"epochs": 200, "decay_fraction": 0.25},
+         description="FastCUT: CUT without the identity term, λ_NCE 10 and flip equivariance")

@@ -1,0 +1,109 @@
+"""CycleGAN (Zhu et al., ICCV 2017): two generators, two discriminators, cycle consistency both ways."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from pairless.errors import PairlessError
+from pairless.losses.adversarial import GanMode, discriminator_loss, generator_loss
+from pairless.losses.reconstruction import cycle_loss, identity_loss
+from pairless.models.base import OptimizerGroup, TranslationModel, Updater, frozen, same_channels_or_warn
+from pairless.models.image_pool import ImagePool
+from pairless.models.registry import register
+from pairless.nn.init import InitScheme, init_weights
+from pairless.nn.patchgan import PatchDiscriminator
+from pairless.nn.resnet_generator import ResnetGenerator
+
+
+@dataclass
+class CycleGANConfig:
+    width: int = 64
+    n_blocks: int | None = None
+    """Residual blocks; None picks 9 for crops of 256 px and more, 6 below."""
+    d_layers: int = 3
+    antialias: bool = False
+    gan_mode: GanMode = "lsgan"
+    lambda_cycle: float = 10.0
+    lambda_idt: float = 0.5
+    """Identity weight relative to lambda_cycle (0.5 x 10 = 5)."""
+    pool_size: int = 50
+    init: InitScheme = "normal"
+    init_gain: float = 0.02
+
+    def __post_init__(self):
+        if self.width < 1 or (self.n_blocks or 0) < 0 or self.pool_size < 0:
+            raise PairlessError("--width must be at least 1, --n-blocks and --pool-size at least 0")
+
+
+class CycleGANModel(TranslationModel):
+    directions = ("AtoB", "BtoA")
+
+    def __init__(self, config: CycleGANConfig, channels_a: int = 3, channels_b: int = 3):
+        super().__init__(config, channels_a, channels_b)
+        c = config
+        aa = c.antialias
+        self.G_AB = ResnetGenerator(channels_a, channels_b, c.width, c.n_blocks, aa, aa)
+        self.G_BA = ResnetGenerator(channels_b, channels_a, c.width, c.n_blocks, aa, aa)
+        self.D_A = PatchDiscriminator(channels_a, c.width, c.d_layers, aa)
+        self.D_B = PatchDiscriminator(channels_b, c.width, c.d_layers, aa)
+        for net in (self.G_AB, self.G_BA, self.D_A, self.D_B):
+            init_weights(net, c.init, c.init_gain)
+        self.pool_A = ImagePool(c.pool_size)
+        self.pool_B = ImagePool(c.pool_size)
+        self.use_idt = c.lambda_idt > 0 and same_channels_or_warn(self, "the identity loss")
+
+    def optimizer_groups(self) -> list[OptimizerGroup]:
+        return [OptimizerGroup("G", ("G_AB", "G_BA")), OptimizerGroup("D", ("D_A", "D_B"))]
+
+    def train_step(self, batch: dict[str, Tensor], updater: Updater) -> dict[str, Tensor]:
+        c = self.config
+        real_a, real_b = batch["A"], batch["B"]
+        n = real_a.shape[0]
+        # With the identity term, G_AB(a) and G_AB(b) share one batched pass (instance norm is per sample).
+        if self.use_idt:
+            fake_b, idt_b = self.G_AB(torch.cat([real_a, real_b])).split(n)
+            fake_a, idt_a = self.G_BA(torch.cat([real_b, real_a])).split(n)
+        else:
+            fake_b, fake_a = self.G_AB(real_a), self.G_BA(real_b)
+        rec_a, rec_b = self.G_BA(fake_b), self.G_AB(fake_a)
+
+        with frozen(self.D_A, self.D_B):
+            loss_gan_ab = generator_loss(c.gan_mode, self.D_B(fake_b))
+            loss_gan_ba = generator_loss(c.gan_mode, self.D_A(fake_a))
+        loss_cycle = c.lambda_cycle * (cycle_loss(rec_a, real_a) + cycle_loss(rec_b, real_b))
+        loss_g = loss_gan_ab + loss_gan_ba + loss_cycle
+        losses = {"G_gan_AB": loss_gan_ab, "G_gan_BA": loss_gan_ba, "cycle": loss_cycle}
+        if self.use_idt:
+            weight = c.lambda_cycle * c.lambda_idt
+            losses["idt"] = weight * (identity_loss(idt_b, real_b) + identity_loss(idt_a, real_a))
+            loss_g = loss_g + losses["idt"]
+        updater.step(loss_g, "G")
+
+        loss_d_b = 0.5 * discriminator_loss(c.gan_mode, self.D_B(real_b), self.D_B(self.pool_B.query(fake_b)))
+        loss_d_a = 0.5 * discriminator_loss(c.gan_mode, self.D_A(real_a), self.D_A(self.pool_A.query(fake_a)))
+        updater.step(loss_d_a + loss_d_b, "D")
+        return losses | {"G": loss_g, "D_A": loss_d_a, "D_B": loss_d_b}
+
+    def translate(self, images: Tensor, direction: str = "AtoB") -> Tensor:
+        self.check_direction(direction)
+        return self.G_AB(images) if direction == "AtoB" else self.G_BA(images)
+
+    def visuals(self, batch: dict[str, Tensor]) -> list[dict[str, Tensor]]:
+        fake_b, fake_a = self.G_AB(batch["A"]), self.G_BA(batch["B"])
+        return [{"real_A": batch["A"], "fake_B": fake_b, "rec_A": self.G_BA(fake_b)},
+                {"real_B": batch["B"], "fake_A": fake_a, "rec_B": self.G_AB(fake_a)}]
+
+    def training_state(self) -> dict[str, Tensor]:
+        return {"pool_A": self.pool_A.state(), "pool_B": self.pool_B.state()}
+
+    def load_training_state(self, state: dict[str, Tensor]) -> None:
+        device = next(self.parameters()).device
+        self.pool_A.load_state(state["pool_A"], device)
+        self.pool_B.load_state(state["pool_B"], device)
+
+
+register("cyclegan", CycleGANModel, CycleGANConfig, train={"epochs": 200, "decay_fraction": 0.5},
+         description="CycleGAN: two generators with cycle-consistency and identity losses, image pools")

@@ -1,0 +1,39 @@
+"""History of generated images for the discriminator update (Shrivastava et al.; CycleGAN's pool of 50)."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+class ImagePool:
+    """Until full, every image is stored and returned. Then each image is, with probability 1/2, swapped
+    for a random stored one (which is returned and replaced), else returned as is. Randomness comes from
+    torch's global generator, so a restored RNG state replays the same choices."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self.images: list[Tensor] = []
+
+    def query(self, images: Tensor) -> Tensor:
+        if self.size == 0:
+            return images
+        out = []
+        for image in images.detach():
+            image = image.unsqueeze(0)
+            if len(self.images) < self.size:
+                self.images.append(image.clone())
+                out.append(image)
+            elif torch.rand(()) < 0.5:
+                slot = int(torch.randint(len(self.images), ()))
+                out.append(self.images[slot].clone())
+                self.images[slot] = image.clone()
+            else:
+                out.append(image)
+        return torch.cat(out)
+
+    def state(self) -> Tensor:
+        return torch.cat(self.images).cpu() if self.images else torch.empty(0)
+
+    def load_state(self, stored: Tensor, device: torch.device | str) -> None:
+        self.images = [image.unsqueeze(0).to(device) for image in stored]

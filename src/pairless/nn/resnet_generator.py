@@ -1,0 +1,103 @@
+"""ResNet generator of CycleGAN / CUT, as one flat layer list so encoder features are addressable by index."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from torch import Tensor, nn
+
+from pairless.nn.antialias import BlurDownsample, BlurUpsample
+
+
+def instance_norm(channels: int) -> nn.Module:
+    return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
+
+
+class ResnetBlock(nn.Module):
+    """x + (pad, conv3x3, IN, ReLU, pad, conv3x3, IN)."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3, bias=False), instance_norm(channels),
+            nn.ReLU(inplace=True),
+            nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3, bias=False), instance_norm(channels),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.body(x)
+
+
+def downsample_layers(c_in: int, c_out: int, antialias: bool) -> list[nn.Module]:
+    if antialias:
+        return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), instance_norm(c_out), nn.ReLU(True),
+                BlurDownsample(c_out)]
+    return [nn.Conv2d(c_in, c_out, 3, stride=2, padding=1, bias=False), instance_norm(c_out), nn.ReLU(True)]
+
+
+def upsample_layers(c_in: int, c_out: int, antialias: bool) -> list[nn.Module]:
+    if antialias:
+        return [BlurUpsample(c_in), nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), instance_norm(c_out),
+                nn.ReLU(True)]
+    return [nn.ConvTranspose2d(c_in, c_out, 3, stride=2, padding=1, output_padding=1, bias=False),
+            instance_norm(c_out), nn.ReLU(True)]
+
+
+class ResnetGenerator(nn.Module):
+    """c7s1-w, two downsamplings (w to 4w), n residual blocks, two upsamplings, c7s1-out, tanh.
+
+    Layer indices follow the CUT reference for the anti-aliased layout, so `nce_layers` 0,4,8,12,16
+    are the padded input, the first and second downsampling convolutions and residual blocks 1 and 5.
+    Convolutions that feed an instance norm have no bias: the norm removes it anyway.
+    """
+
+    def __init__(self, in_channels: int = 3, out_channels: int = 3, width: int = 64, n_blocks: int = 9,
+                 antialias: bool = True, antialias_up: bool = True):
+        super().__init__()
+        layers: list[nn.Module] = [
+            nn.ReflectionPad2d(3), nn.Conv2d(in_channels, width, 7, bias=False), instance_norm(width),
+            nn.ReLU(True),
+        ]
+        layers += downsample_layers(width, 2 * width, antialias)
+        layers += downsample_layers(2 * width, 4 * width, antialias)
+        self.encoder_end = len(layers) + n_blocks
+        """Layers with index below this belong to the encoder (usable as feature layers)."""
+        layers += [ResnetBlock(4 * width) for _ in range(n_blocks)]
+        layers += upsample_layers(4 * width, 2 * width, antialias_up)
+        layers += upsample_layers(2 * width, width, antialias_up)
+        layers += [nn.ReflectionPad2d(3), nn.Conv2d(width, out_channels, 7), nn.Tanh()]
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, x: Tensor, feature_layers: Sequence[int] = (), encode_only: bool = False):
+        """The translation; with `feature_layers`, also the outputs of those layers from the same pass.
+
+        Returns the image, or `(image, features)`, or only `features` when `encode_only` (the pass then
+        stops after the last requested layer).
+        """
+        if not feature_layers:
+            return self.layers(x)
+        wanted = set(feature_layers)
+        last = max(wanted)
+        features = []
+        for index, layer in enumerate(self.layers):
+            x = layer(x)
+            if index in wanted:
+                features.append(x)
+            if encode_only and index == last:
+                return features
+        return x, features
+
+    def feature_channels(self, feature_layers: Sequence[int]) -> list[int]:
+        """Channel count of each requested layer's output (for building the patch heads up front)."""
+        channels, result = self.layers[1].in_channels, {}
+        for index, layer in enumerate(self.layers):
+            channels = _output_channels(layer, channels)
+            result[index] = channels
+        return [result[i] for i in sorted(set(feature_layers))]
+
+
+def _output_channels(layer: nn.Module, channels: int) -> int:
+    for module in layer.modules():
+        if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+            channels = module.out_channels
+    return channels

@@ -1,0 +1,134 @@
+"""Checkpoints: weights as safetensors (with the run config inside) + a state file to resume exactly.
+
+Files are written atomically (temporary file, fsync, rename), so an interrupted write never leaves a
+truncated checkpoint behind. A run folder holds `latest.safetensors` / `latest.state.pt` and the last
+few step-numbered copies under `checkpoints/`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as load_safetensors_bytes
+from safetensors.torch import save as save_safetensors_bytes
+
+from pairless.config import RunConfig
+from pairless.errors import PairlessError
+from pairless.models.base import TranslationModel
+from pairless.models.registry import get_method
+
+FORMAT = "pairless/1"
+WEIGHTS = "latest.safetensors"
+STATE = "latest.state.pt"
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def model_channels(cfg: RunConfig) -> tuple[int, int]:
+    """Channels of the model's source and target domains (swapped when the data direction is BtoA)."""
+    a, b = cfg.data.channels_a, cfg.data.channels_b
+    return (a, b) if cfg.data.direction == "AtoB" else (b, a)
+
+
+def build_model(cfg: RunConfig) -> TranslationModel:
+    cfg = cfg.resolved()
+    return get_method(cfg.method).model_class(cfg.model, *model_channels(cfg))
+
+
+def weights_bytes(model: TranslationModel, cfg: RunConfig, step: int) -> bytes:
+    tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    metadata = {"format": FORMAT, "config": json.dumps(cfg.to_dict()), "step": str(step)}
+    return save_safetensors_bytes(tensors, metadata=metadata)
+
+
+def state_bytes(state: dict[str, Any]) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    return buffer.getvalue()
+
+
+def save_checkpoint(run_dir: Path, model: TranslationModel, cfg: RunConfig, step: int,
+                    trainer_state: dict[str, Any], keep_last: int) -> Path:
+    """Write step-numbered and latest copies of weights and state; prune old step-numbered ones."""
+    weights = weights_bytes(model, cfg, step)
+    state = state_bytes({"step": step, "model": model.training_state(), **trainer_state})
+    if keep_last > 0:
+        folder = run_dir / "checkpoints"
+        atomic_write(folder / f"step_{step:08d}.safetensors", weights)
+        atomic_write(folder / f"step_{step:08d}.state.pt", state)
+        prune_checkpoints(folder, keep_last)
+    atomic_write(run_dir / WEIGHTS, weights)
+    atomic_write(run_dir / STATE, state)
+    return run_dir / WEIGHTS
+
+
+def prune_checkpoints(folder: Path, keep_last: int) -> None:
+    steps = sorted(p.name[: -len(".safetensors")] for p in folder.glob("step_*.safetensors"))
+    for stem in steps[:-keep_last]:
+        for suffix in (".safetensors", ".state.pt"):
+            (folder / f"{stem}{suffix}").unlink(missing_ok=True)
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """A weights file, or a run folder (-> its latest.safetensors)."""
+    path = Path(path)
+    if path.is_dir():
+        if not (path / WEIGHTS).is_file():
+            raise PairlessError(f"run folder {path} has no {WEIGHTS} yet (has it trained a step?)")
+        return path / WEIGHTS
+    if not path.is_file():
+        raise PairlessError(f"checkpoint not found: {path}")
+    return path
+
+
+def read_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], RunConfig, int]:
+    """Tensors, run config and step of a pairless weights file."""
+    path = resolve_checkpoint(path)
+    try:
+        data = path.read_bytes()
+        tensors = load_safetensors_bytes(data)
+        metadata = _safetensors_metadata(data)
+    except (SafetensorError, ValueError, OSError) as exc:
+        raise PairlessError(f"cannot read checkpoint {path}: {exc}") from None
+    if metadata.get("format") != FORMAT or "config" not in metadata:
+        raise PairlessError(f"{path} is not a pairless checkpoint (no run config in its metadata)")
+    return tensors, RunConfig.from_dict(json.loads(metadata["config"])), int(metadata.get("step", 0))
+
+
+def _safetensors_metadata(data: bytes) -> dict[str, str]:
+    header_length = int.from_bytes(data[:8], "little")
+    return json.loads(data[8:8 + header_length]).get("__metadata__", {})
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[TranslationModel, RunConfig, int]:
+    """Rebuild the model a checkpoint was trained with and load its weights."""
+    tensors, cfg, step = read_weights(path)
+    with warnings.catch_warnings():  # notes about training-only terms do not concern inference
+        warnings.simplefilter("ignore", UserWarning)
+        model = build_model(cfg)
+    model.load_state_dict(tensors)
+    return model.to(device).eval(), cfg, step
+
+
+def read_state(path: Path) -> dict[str, Any]:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise PairlessError(f"cannot resume: {path} is missing") from None
+    except Exception as exc:
+        raise PairlessError(f"cannot resume: {path} is unreadable ({exc})") from None

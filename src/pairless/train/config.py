@@ -1,0 +1,46 @@
+"""Options of the training loop (optimisation, schedule, precision, checkpoints, logging)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from pairless.errors import PairlessError
+
+
+@dataclass
+class TrainConfig:
+    steps: int | None = None
+    """Total iterations; None derives them from `epochs` and the data set size."""
+    epochs: float = 400
+    """Used only when steps is None: passes over the larger domain (n_epochs + n_epochs_decay)."""
+    decay_fraction: float = 0.5
+    """The last fraction of the iterations decays the learning rate linearly to zero."""
+    batch_size: int = 1
+    lr: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    weight_decay: float = 0.0
+    seed: int = 0
+    device: str = "auto"
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    log_every: int = 50
+    sample_every: int = 500
+    save_every: int = 1000
+    keep_last: int = 3
+    """How many step-numbered checkpoints to keep besides latest."""
+
+    def __post_init__(self):
+        positive = {"batch_size": self.batch_size, "log_every": self.log_every,
+                    "sample_every": self.sample_every, "save_every": self.save_every}
+        for name, value in positive.items():
+            if value < 1:
+                raise PairlessError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+        if self.steps is not None and self.steps < 1:
+            raise PairlessError(f"--steps must be at least 1, got {self.steps}")
+        if not 0 <= self.decay_fraction <= 1:
+            raise PairlessError(f"--decay-fraction must be in [0, 1], got {self.decay_fraction}")
+        if self.lr <= 0:
+            raise PairlessError(f"--lr must be positive, got {self.lr}")
+        if self.keep_last < 0:
+            raise PairlessError(f"--keep-last must be 0 or more, got {self.keep_last}")

@@ -1,0 +1,221 @@
+"""The training loop shared by every method: data, device, precision, schedule, checkpoints, resume,
+logging, sample grids and a clean stop on Ctrl-C."""
+
+from __future__ import annotations
+
+import math
+import signal
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader, Sampler
+
+from pairless.config import RunConfig
+from pairless.devices import resolve_device
+from pairless.data.unpaired import UnpairedImageFolder, load_preview_batch
+from pairless.errors import PairlessError
+from pairless.train.checkpoint import STATE, WEIGHTS, build_model, read_state, read_weights, save_checkpoint
+from pairless.train.monitor import Monitor
+from pairless.train.optim import Optimizers, lr_multiplier
+
+PREVIEW_IMAGES = 4
+AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    step: int
+    total_steps: int
+    interrupted: bool
+    """Stopped by Ctrl-C before the last step."""
+    losses: dict[str, float]
+
+    @property
+    def finished(self) -> bool:
+        return self.step >= self.total_steps
+
+
+class StepBatchSampler(Sampler[list[int]]):
+    """Batches of global sample indices for steps start..total-1; rank r of w takes its own slice."""
+
+    def __init__(self, start_step: int, total_steps: int, batch_size: int, rank: int = 0, world_size: int = 1):
+        self.start_step, self.total_steps = start_step, total_steps
+        self.batch_size, self.rank, self.world_size = batch_size, rank, world_size
+
+    def __iter__(self):
+        for step in range(self.start_step, self.total_steps):
+            first = (step * self.world_size + self.rank) * self.batch_size
+            yield list(range(first, first + self.batch_size))
+
+    def __len__(self) -> int:
+        return max(0, self.total_steps - self.start_step)
+
+
+def autocast(device: torch.device, precision: str):
+    if precision == "fp32":
+        return torch.autocast(device.type, enabled=False)
+    return torch.autocast(device.type, dtype=AUTOCAST_DTYPES[precision])
+
+
+def rng_state(device: torch.device) -> dict:
+    state = {"cpu": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def restore_rng_state(state: dict, device: torch.device) -> None:
+    torch.set_rng_state(state["cpu"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+def _ignore_sigint(_worker_id: int) -> None:
+    """Workers ignore Ctrl-C: the main process finishes the step, saves, and shuts them down."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@contextmanager
+def stop_requests():
+    """Turn the first Ctrl-C into a request to stop after the current step; a second one aborts."""
+    requested = {"stop": False}
+
+    def handler(signum, frame):
+        if requested["stop"]:
+            raise KeyboardInterrupt
+        requested["stop"] = True
+
+    try:
+        previous = signal.signal(signal.SIGINT, handler)
+    except ValueError:  # not the main thread: leave signal handling alone
+        yield requested
+        return
+    try:
+        yield requested
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def total_steps(cfg: RunConfig, epoch_length: int) -> int:
+    if cfg.train.steps is not None:
+        return cfg.train.steps
+    return max(1, math.ceil(cfg.train.epochs * epoch_length / cfg.train.batch_size))
+
+
+def prepare_run_dir(run_dir: Path, resume: bool) -> None:
+    if resume:
+        for name in (WEIGHTS, STATE):
+            if not (run_dir / name).is_file():
+                raise PairlessError(f"cannot resume {run_dir}: {name} is missing (nothing saved yet?)")
+    elif (run_dir / WEIGHTS).exists():
+        raise PairlessError(f"{run_dir} already holds a run; resume it with --resume {run_dir} or choose "
+                            f"another --out")
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+
+def train(cfg: RunConfig, run_dir: str | Path, resume: bool = False, quiet: bool = False,
+          stop_at: int | None = None) -> TrainResult:
+    """Train `cfg` into `run_dir`; with `resume`, continue its latest checkpoint (cfg.train.steps = new total).
+
+    `stop_at` ends this session cleanly after that iteration (checkpoint saved) without changing the
+    schedule, as Ctrl-C does: a later resume continues exactly.
+    """
+    run_dir = Path(run_dir)
+    prepare_run_dir(run_dir, resume)
+    device = resolve_device(cfg.train.device)
+    torch.manual_seed(cfg.train.seed)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+        torch.set_float32_matmul_precision("high")
+    dataset = open_dataset(cfg)
+    cfg = cfg.resolved()
+    cfg = replace(cfg, train=replace(cfg.train, steps=total_steps(cfg, len(dataset))))
+    model = build_model(cfg).to(device)
+    optimizers = Optimizers(model, cfg.train, device.type, cfg.train.precision)
+    step = _restore(run_dir, model, optimizers, device) if resume else 0
+    if step >= cfg.train.steps:
+        return TrainResult(run_dir, step, cfg.train.steps, False, {})
+    cfg.save(run_dir / "config.yaml")
+    loader = DataLoader(dataset, batch_sampler=StepBatchSampler(step, cfg.train.steps, cfg.train.batch_size),
+                        num_workers=cfg.data.workers, pin_memory=device.type == "cuda",
+                        worker_init_fn=_ignore_sigint, generator=torch.Generator().manual_seed(0))
+    preview = {k: v.to(device) for k, v in load_preview_batch(cfg.data, PREVIEW_IMAGES).items()}
+    monitor = Monitor(run_dir, step, cfg.train.steps, quiet=quiet)
+    try:
+        step, interrupted = _run_steps(cfg, run_dir, model, optimizers, loader, preview, monitor, device,
+                                       step, stop_at)
+        if step < cfg.train.steps:
+            monitor.message(f"stopped at step {step}/{cfg.train.steps}; saved {run_dir / WEIGHTS}. "
+                            f"Continue with: pairless train --resume {run_dir}")
+    finally:
+        monitor.close()
+    return TrainResult(run_dir, step, cfg.train.steps, interrupted, monitor.last)
+
+
+def open_dataset(cfg: RunConfig) -> UnpairedImageFolder:
+    dataset = UnpairedImageFolder(cfg.data, seed=cfg.train.seed)
+    if cfg.train.batch_size > 1 and not dataset.fixed_shape:
+        raise PairlessError(f"--batch-size {cfg.train.batch_size} needs images of one size, but "
+                            f"--preprocess {cfg.data.preprocess} keeps their different sizes; use batch 1 "
+                            f"or a cropping --preprocess")
+    return dataset
+
+
+def _run_steps(cfg: RunConfig, run_dir: Path, model, optimizers: Optimizers, loader, preview, monitor: Monitor,
+               device: torch.device, step: int, stop_at: int | None) -> tuple[int, bool]:
+    """Iterate until the end of the schedule, `stop_at` or Ctrl-C; checkpoints on the way and at the end.
+    Returns the step reached and whether Ctrl-C stopped it."""
+    t, total = cfg.train, cfg.train.steps
+    saved_step = step
+    with stop_requests() as requests:
+        for batch in loader:
+            optimizers.set_lr_multiplier(lr_multiplier(step, total, t.decay_fraction))
+            inputs = {k: v.to(device, non_blocking=True) for k, v in batch.items() if torch.is_tensor(v)}
+            with autocast(device, t.precision):
+                losses = model.train_step(inputs, optimizers)
+            optimizers.end_iteration()
+            step += 1
+            monitor.add_losses(losses)
+            if step % t.log_every == 0 or step == total:
+                monitor.log(step, t.lr * lr_multiplier(step - 1, total, t.decay_fraction))
+            else:
+                monitor.advance(step)
+            if step % t.sample_every == 0 or step == total:
+                _save_samples(model, preview, monitor, step, device, t.precision)
+            if requests["stop"] or step == stop_at:
+                break
+            if step % t.save_every == 0 and step < total:
+                _save(run_dir, model, cfg, step, optimizers, device)
+                saved_step = step
+        if step > saved_step:
+            _save(run_dir, model, cfg, step, optimizers, device)
+    return step, requests["stop"] and step < total
+
+
+def _save(run_dir: Path, model, cfg: RunConfig, step: int, optimizers: Optimizers, device) -> None:
+    state = {**optimizers.state_dict(), "rng": rng_state(device)}
+    save_checkpoint(run_dir, model, cfg, step, state, cfg.train.keep_last)
+
+
+def _restore(run_dir: Path, model, optimizers: Optimizers, device) -> int:
+    tensors, _, weights_step = read_weights(run_dir / WEIGHTS)
+    state = read_state(run_dir / STATE)
+    if state["step"] != weights_step:
+        raise PairlessError(f"cannot resume {run_dir}: {WEIGHTS} is from step {weights_step} but {STATE} from "
+                            f"step {state['step']}; copy a matching pair from {run_dir / 'checkpoints'}")
+    model.load_state_dict(tensors)
+    model.load_training_state(state["model"])
+    optimizers.load_state_dict(state)
+    restore_rng_state(state["rng"], device)
+    return state["step"]
+
+
+def _save_samples(model, preview, monitor: Monitor, step: int, device, precision: str) -> None:
+    model.eval()
+    with torch.no_grad(), autocast(device, precision):
+        rows = model.visuals(preview)
+    model.train()
+    monitor.save_samples(step, rows)

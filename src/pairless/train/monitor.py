@@ -1,0 +1,119 @@
+"""What a user watches during training: progress bar, TensorBoard scalars and images, PNG sample grids,
+and a `metrics.jsonl` with the logged losses (one JSON object per log step)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from torch import Tensor
+from torchvision.utils import make_grid
+
+from pairless.data.images import save_image
+
+
+MIN_TILE = 128
+"""Small images are enlarged (nearest neighbour) in grids so that they can be seen."""
+
+
+def sample_grid(rows: list[dict[str, Tensor]]) -> Tensor:
+    """One image per sample and row group, its columns side by side; values [-1, 1] -> [0, 1], RGB."""
+    columns = max(len(row) for row in rows)
+    tiles = []
+    for row in rows:
+        images = [image.float().cpu() for image in row.values()]
+        for i in range(images[0].shape[0]):
+            tiles += [_rgb(image[i]) for image in images]
+            tiles += [torch.zeros_like(tiles[-1])] * (columns - len(images))
+    tiles = torch.stack(tiles)
+    scale = -(-MIN_TILE // min(tiles.shape[-2:]))
+    if scale > 1:
+        tiles = F.interpolate(tiles, scale_factor=scale, mode="nearest")
+    return make_grid(tiles, nrow=columns, padding=2, pad_value=1.0)
+
+
+def _rgb(image: Tensor) -> Tensor:
+    image = (image.clamp(-1, 1) + 1) / 2
+    return image.expand(3, -1, -1) if image.shape[0] == 1 else image
+
+
+class Monitor:
+    """Owns the run folder's logs. Loss tensors are accumulated on the device and read back only at
+    log steps, so training does not synchronise with the host every iteration."""
+
+    def __init__(self, run_dir: Path, start_step: int, total_steps: int, quiet: bool = False):
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.run_dir = run_dir
+        self.writer = SummaryWriter(str(run_dir))
+        self.metrics_file = open(run_dir / "metrics.jsonl", "a")
+        self.sums: dict[str, Tensor] = {}
+        self.count = 0
+        self.last: dict[str, float] = {}
+        self.console = Console(stderr=True, soft_wrap=True)
+        self.quiet = quiet
+        self.progress = None
+        self.started = time.perf_counter()
+        self.start_step = start_step
+        self.total_steps = total_steps
+        if self.console.is_terminal and not quiet:
+            self.progress = Progress(TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(),
+                                     TextColumn("{task.fields[rate]}"), TimeRemainingColumn(),
+                                     TextColumn("{task.fields[losses]}"), console=self.console)
+            self.task = self.progress.add_task("train", total=total_steps, completed=start_step,
+                                               rate="", losses="")
+            self.progress.start()
+
+    def add_losses(self, losses: dict[str, Tensor]) -> None:
+        for name, value in losses.items():
+            value = value.detach().float()
+            self.sums[name] = self.sums[name] + value if name in self.sums else value
+        self.count += 1
+
+    def log(self, step: int, lr: float) -> None:
+        """Write the mean losses since the last log step (step = iterations completed)."""
+        if not self.count:
+            return
+        self.last = {name: float(total) / self.count for name, total in self.sums.items()}
+        self.sums, self.count = {}, 0
+        for name, value in self.last.items():
+            self.writer.add_scalar(f"loss/{name}", value, step)
+        self.writer.add_scalar("lr", lr, step)
+        elapsed = time.perf_counter() - self.started
+        rate = (step - self.start_step) / elapsed if elapsed > 0 else 0.0
+        record = {"step": step, "lr": lr, "it_per_s": round(rate, 3), **self.last}
+        self.metrics_file.write(json.dumps(record) + "\n")
+        self.metrics_file.flush()
+        summary = " ".join(f"{k} {v:.3f}" for k, v in self.last.items())
+        if self.progress:
+            self.progress.update(self.task, completed=step, rate=f"{rate:.2f} it/s", losses=summary)
+        elif not self.quiet:
+            self.console.print(f"step {step}/{self.total_steps}  {rate:.2f} it/s  {summary}", highlight=False)
+
+    def advance(self, step: int) -> None:
+        if self.progress:
+            self.progress.update(self.task, completed=step)
+
+    def save_samples(self, step: int, rows: list[dict[str, Tensor]]) -> Path:
+        grid = sample_grid(rows)
+        path = self.run_dir / "samples" / f"step_{step:08d}.png"
+        save_image(grid, path)
+        self.writer.add_image("samples", grid, step)
+        return path
+
+    def message(self, text: str) -> None:
+        """Shown even when quiet: what the user must know (e.g. how to resume)."""
+        self.console.print(text, highlight=False)
+
+    def close(self) -> None:
+        if self.progress:
+            self.progress.stop()
+        self.writer.close()
+        self.metrics_file.close()
+        sys.stderr.flush()

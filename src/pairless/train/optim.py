@@ -1,0 +1,72 @@
+"""Optimisers built from a model's declared groups, the learning-rate schedule, and the Updater."""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+
+import torch
+from torch import Tensor
+
+from pairless.models.base import OptimizerGroup, TranslationModel
+from pairless.train.config import TrainConfig
+
+
+def lr_multiplier(step: int, total_steps: int, decay_fraction: float) -> float:
+    """Constant, then linear decay to zero over the last `decay_fraction` of the steps (CycleGAN/CUT)."""
+    decay_steps = round(total_steps * decay_fraction)
+    decay_start = total_steps - decay_steps
+    if step < decay_start or decay_steps == 0:
+        return 1.0
+    return max(0.0, 1.0 - (step - decay_start + 1) / (decay_steps + 1))
+
+
+def build_optimizer(model: TranslationModel, group: OptimizerGroup, cfg: TrainConfig) -> torch.optim.Optimizer:
+    params = [p for name in group.networks for p in getattr(model, name).parameters()]
+    lr = group.lr if group.lr is not None else cfg.lr
+    weight_decay = group.weight_decay if group.weight_decay is not None else cfg.weight_decay
+    if group.kind == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr, weight_decay=weight_decay)
+    betas = group.betas if group.betas is not None else (cfg.beta1, cfg.beta2)
+    return torch.optim.Adam(params, lr=lr, betas=betas, weight_decay=weight_decay)
+
+
+class Optimizers:
+    """The model's optimisers; implements the `Updater` the models call for backward + step."""
+
+    def __init__(self, model: TranslationModel, cfg: TrainConfig, device_type: str, precision: str):
+        self.groups = {g.name: build_optimizer(model, g, cfg) for g in model.optimizer_groups()}
+        self.base_lrs = {name: opt.param_groups[0]["lr"] for name, opt in self.groups.items()}
+        self.device_type = device_type
+        self.scaler = torch.amp.GradScaler(device_type) if precision == "fp16" else None
+
+    def step(self, loss: Tensor, *groups: str) -> None:
+        optimizers = [self.groups[g] for g in groups]
+        for opt in optimizers:
+            opt.zero_grad(set_to_none=True)
+        # Backward runs outside autocast (the forward pass may have run inside it).
+        with torch.autocast(self.device_type, enabled=False) if self.device_type != "mps" else nullcontext():
+            (self.scaler.scale(loss) if self.scaler else loss).backward()
+        for opt in optimizers:
+            if self.scaler:
+                self.scaler.step(opt)
+            else:
+                opt.step()
+
+    def end_iteration(self) -> None:
+        if self.scaler:
+            self.scaler.update()
+
+    def set_lr_multiplier(self, multiplier: float) -> None:
+        for name, opt in self.groups.items():
+            for param_group in opt.param_groups:
+                param_group["lr"] = self.base_lrs[name] * multiplier
+
+    def state_dict(self) -> dict:
+        return {"optimizers": {n: o.state_dict() for n, o in self.groups.items()},
+                "scaler": self.scaler.state_dict() if self.scaler else None}
+
+    def load_state_dict(self, state: dict) -> None:
+        for name, opt in self.groups.items():
+            opt.load_state_dict(state["optimizers"][name])
+        if self.scaler and state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])

@@ -1,0 +1,106 @@
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from pairless.data.config import DataConfig
+from pairless.data.unpaired import UnpairedImageFolder, load_preview_batch
+from pairless.errors import BadImageError, PairlessError
+from tests.conftest import write_images
+
+
+def config(root, **kw):
+    return DataConfig(root=str(root), size=32, load_size=36, **kw)
+
+
+def test_samples_are_a_function_of_index_and_seed(unpaired_dir):
+    ds = UnpairedImageFolder(config(unpaired_dir), seed=3)
+    again = UnpairedImageFolder(config(unpaired_dir), seed=3)
+    other = UnpairedImageFolder(config(unpaired_dir), seed=4)
+    for i in (0, 7, 12):
+        assert torch.equal(ds[i]["A"], again[i]["A"]) and ds[i]["B_path"] == again[i]["B_path"]
+    assert any(not torch.equal(ds[i]["A"], other[i]["A"]) for i in range(5))
+    sample = ds[0]
+    assert sample["A"].shape == (3, 32, 32) and sample["A"].min() >= -1 and sample["A"].max() <= 1
+
+
+def test_each_epoch_visits_every_a_image_once(unpaired_dir):
+    ds = UnpairedImageFolder(config(unpaired_dir, flip=False), seed=0)
+    assert len(ds) == 5
+    for epoch in range(2):
+        paths = [ds[epoch * 5 + i]["A_path"] for i in range(5)]
+        assert sorted(paths) == sorted(str(p) for p in ds.a.paths)
+
+
+def test_serial_pairs_by_position(unpaired_dir):
+    ds = UnpairedImageFolder(config(unpaired_dir, serial=True), seed=0)
+    assert [ds[i]["A_path"].endswith(f"img{i:03d}.png") for i in range(5)] == [True] * 5
+    assert ds[4]["B_path"].endswith("img000.png")  # 4 B images wrap around
+
+
+@pytest.mark.parametrize("mode, shape", [
+    ("resize_and_crop", (32, 32)), ("crop", (32, 32)), ("scale_width_and_crop", (32, 32)),
+    ("scale_width", (32, 36)), ("none", (36, 40)),
+])
+def test_preprocess_modes(unpaired_dir, mode, shape):
+    ds = UnpairedImageFolder(config(unpaired_dir, preprocess=mode), seed=0)
+    assert tuple(ds[0]["A"].shape[-2:]) == shape  # images are 40 wide x 36 high
+    assert ds.fixed_shape
+
+
+def test_channels_and_direction(unpaired_dir):
+    gray = UnpairedImageFolder(config(unpaired_dir, channels_a=1), seed=0)[0]
+    assert gray["A"].shape[0] == 1 and gray["B"].shape[0] == 3
+    swapped = UnpairedImageFolder(config(unpaired_dir, direction="BtoA"), seed=0)
+    assert "trainB" in swapped[0]["A_path"] and len(swapped.a) == 4
+
+
+def test_missing_and_empty_folders(tmp_path, unpaired_dir):
+    with pytest.raises(PairlessError, match="data folder not found"):
+        UnpairedImageFolder(config(tmp_path / "nothing"))
+    (unpaired_dir / "trainB").rename(unpaired_dir / "elsewhere")
+    with pytest.raises(PairlessError, match=r"trainB folder not found: .*trainB \(check --data\)"):
+        UnpairedImageFolder(config(unpaired_dir))
+    (unpaired_dir / "trainB").mkdir()
+    with pytest.raises(PairlessError, match="holds no images"):
+        UnpairedImageFolder(config(unpaired_dir))
+
+
+def test_image_smaller_than_crop_names_file_and_option(unpaired_dir):
+    Image.fromarray(np.zeros((20, 20, 3), np.uint8)).save(unpaired_dir / "trainA" / "tiny.png")
+    with pytest.raises(PairlessError, match=r"tiny\.png is 20x20, smaller than the 32 px crop.*--size"):
+        UnpairedImageFolder(config(unpaired_dir, preprocess="crop"))
+    UnpairedImageFolder(config(unpaired_dir))  # resize_and_crop handles any size
+
+
+def test_corrupt_image_is_an_error_or_a_warning(unpaired_dir):
+    (unpaired_dir / "trainA" / "broken.png").write_bytes(b"\x89PNG garbage")
+    with pytest.raises(BadImageError, match=r"broken\.png.*--skip-bad-images"):
+        UnpairedImageFolder(config(unpaired_dir))
+    with pytest.warns(UserWarning, match="broken.png"):
+        ds = UnpairedImageFolder(config(unpaired_dir, skip_bad_images=True))
+    assert len(ds.a) == 5
+
+
+def test_image_that_breaks_while_decoding_is_skipped_on_request(unpaired_dir):
+    good = unpaired_dir / "trainA" / "img000.png"
+    data = good.read_bytes()
+    ds = UnpairedImageFolder(config(unpaired_dir, skip_bad_images=True, serial=True))
+    good.write_bytes(data[: len(data) // 2])  # header intact, pixels truncated
+    with pytest.warns(UserWarning, match="img000.png"):
+        sample = ds[0]
+    assert sample["A_path"].endswith("img001.png")
+    strict = UnpairedImageFolder(config(unpaired_dir, serial=True))
+    with pytest.raises(BadImageError, match="img000.png"):
+        strict[0]
+
+
+def test_preview_batch_uses_test_images(unpaired_dir):
+    batch = load_preview_batch(config(unpaired_dir), 4)
+    assert batch["A"].shape == (3, 3, 32, 32) and batch["B"].shape == (3, 3, 32, 32)
+
+
+def test_mixed_sizes_are_not_a_fixed_shape(unpaired_dir):
+    write_images(unpaired_dir / "trainB", 1, size=(48, 36), seed=9)
+    (unpaired_dir / "trainB" / "img000.png").rename(unpaired_dir / "trainB" / "wide.png")
+    assert not UnpairedImageFolder(config(unpaired_dir, preprocess="none")).fixed_shape

@@ -1,0 +1,133 @@
+"""The command line through its real entry points (`python -m pairless` and the `pairless` script)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+TINY_CUT = ["--size", "32", "--width", "8", "--n-blocks", "5", "--num-patches", "16", "--head-dim", "16",
+            "--workers", "0", "--device", "cpu", "--quiet"]
+
+
+def run(*args, check=True, timeout=300):
+    result = subprocess.run([sys.executable, "-m", "pairless", *map(str, args)], capture_output=True, text=True,
+                            timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(f"exit {result.returncode}\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def assert_user_error(result, *fragments):
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+@pytest.fixture(scope="module")
+def synth(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "stripes"
+    result = run("data", "synth", "stripes", out, "--count", "6", "--size", "32", "--test-count", "3")
+    assert "wrote the 'stripes' data set" in result.stdout
+    return out
+
+
+def test_console_script_is_installed():
+    script = Path(sys.executable).with_name("pairless")
+    result = subprocess.run([str(script), "models"], capture_output=True, text=True)
+    assert result.returncode == 0 and "cut" in result.stdout and "cyclegan" in result.stdout
+
+
+def test_synth_layout_and_refusal_to_overwrite(synth):
+    assert sorted(p.name for p in synth.iterdir()) == ["synth.json", "testA", "testA_gt", "testB", "trainA",
+                                                       "trainB"]
+    assert len(list((synth / "trainA").iterdir())) == 6
+    assert_user_error(run("data", "synth", "stripes", synth, check=False), str(synth))
+    assert_user_error(run("data", "synth", "zebras", synth.parent / "z", check=False), "unknown task")
+
+
+def test_train_resume_translate(synth, tmp_path):
+    run_dir = tmp_path / "run"
+    result = run("train", "--model", "cut", "--data", synth, "--out", run_dir, "--steps", "3", *TINY_CUT)
+    assert "trained cut at step 3/3" in result.stdout
+    config = (run_dir / "config.yaml").read_text()
+    assert "width: 8" in config and "steps: 3" in config
+    run("train", "--resume", run_dir, "--steps", "5", "--quiet")
+    assert [json.loads(x)["step"] for x in (run_dir / "metrics.jsonl").read_text().splitlines()][-1] == 5
+    out = tmp_path / "translated"
+    result = run("translate", run_dir / "latest.safetensors", synth / "testA", "--out", out)
+    assert "translated 3 image(s)" in result.stdout
+    assert sorted(p.name for p in out.iterdir()) == ["000000.png", "000001.png", "000002.png"]
+
+
+def test_user_errors_are_one_line_with_exit_code_2(synth, tmp_path):
+    assert_user_error(run("train", "--model", "cut", "--data", tmp_path / "nope", "--out", tmp_path / "r",
+                          check=False), "data folder not found", "--data")
+    assert_user_error(run("train", "--model", "cut", "--data", synth, "--out", tmp_path / "r",
+                          "--lamda-nce", "2", check=False), "did you mean 'lambda_nce'")
+    assert_user_error(run("train", "--model", "cutt", "--data", synth, "--out", tmp_path / "r", check=False),
+                      "unknown model 'cutt'", "did you mean 'cut'")
+    assert_user_error(run("train", "--data", synth, check=False), "--model is required")
+    assert_user_error(run("translate", tmp_path / "missing.safetensors", synth, "--out", tmp_path / "o",
+                          check=False), "checkpoint not found")
+    assert_user_error(run("train", "--model", "cut", "--data", synth, "--out", tmp_path / "r", "--size",
+                          "big", check=False), "size")
+    assert_user_error(run("train", "--resume", tmp_path / "none", check=False), "cannot resume")
+
+
+def test_corrupt_image_during_training_names_the_file(synth, tmp_path):
+    data = tmp_path / "data"
+    for folder in synth.iterdir():
+        if folder.is_dir():
+            (data / folder.name).mkdir(parents=True)
+            for f in folder.iterdir():
+                (data / folder.name / f.name).write_bytes(f.read_bytes())
+    first = sorted((data / "trainA").iterdir())[0]
+    first.write_bytes(first.read_bytes()[:120])  # header survives the up-front scan, pixels do not
+    args = ["train", "--model", "cut", "--data", data, "--steps", "8", "--serial", *TINY_CUT]
+    assert_user_error(run(*args, "--out", tmp_path / "r1", check=False), first.name, "--skip-bad-images")
+    skipped = run(*args, "--out", tmp_path / "r2", "--skip-bad-images")
+    assert "trained cut at step 8/8" in skipped.stdout and first.name in skipped.stderr
+
+
+def test_ctrl_c_saves_and_the_run_resumes(synth, tmp_path):
+    run_dir = tmp_path / "run"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pairless", "train", "--model", "cut", "--data", str(synth), "--out",
+         str(run_dir), "--steps", "100000", "--log-every", "1", *TINY_CUT],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (run_dir / "metrics.jsonl").is_file() or not (run_dir / "metrics.jsonl").read_text():
+        assert time.time() < deadline and process.poll() is None, process.communicate()
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert "Continue with: pairless train --resume" in stderr and "Traceback" not in stderr
+    state = run_dir / "latest.state.pt"
+    assert state.is_file() and not any(p.name.startswith(".") for p in run_dir.iterdir())
+    import torch
+
+    stopped_at = torch.load(state, weights_only=True)["step"]
+    run("train", "--resume", run_dir, "--steps", str(stopped_at + 2), "--quiet")
+    assert torch.load(state, weights_only=True)["step"] == stopped_at + 2
+
+
+def test_demo_runs_end_to_end_with_a_small_budget(tmp_path):
+    out = tmp_path / "demo"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    result = subprocess.run([sys.executable, "-m", "pairless", "demo", "--out", str(out), "--steps", "10",
+                             "--device", "cpu"], capture_output=True, text=True, env=env, timeout=600)
+    assert result.returncode == 0, result.stderr
+    scores = json.loads((out / "scores.json").read_text())
+    assert scores["steps"] == 10 and scores["translated"]["count"] == scores["input_unchanged"]["count"] > 0
+    assert "L1 to ground truth" in result.stdout and str(out / "scores.json") in result.stdout
+    assert (out / "run" / "latest.safetensors").is_file() and any((out / "translated").iterdir())
+    assert_user_error(subprocess.run([sys.executable, "-m", "pairless", "demo", "--out", str(tmp_path)],
+                                     capture_output=True, text=True), "not a pairless demo folder")

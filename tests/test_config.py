@@ -1,0 +1,72 @@
+import pytest
+
+from pairless.config import RunConfig, section_fields
+from pairless.errors import PairlessError
+from pairless.models.registry import method_names
+
+
+def test_presets_follow_the_papers():
+    cut, fast, cyc = (RunConfig.defaults(m) for m in ("cut", "fastcut", "cyclegan"))
+    assert (cut.model.lambda_nce, cut.model.nce_idt, cut.model.flip_equivariance) == (1.0, True, False)
+    assert cut.model.nce_layers == (0, 4, 8, 12, 16) and cut.model.num_patches == 256
+    assert cut.model.nce_temperature == 0.07
+    assert (fast.model.lambda_nce, fast.model.nce_idt, fast.model.flip_equivariance) == (10.0, False, True)
+    assert (cyc.model.lambda_cycle, cyc.model.lambda_idt, cyc.model.pool_size) == (10.0, 0.5, 50)
+    assert cut.train.lr == 2e-4 and (cut.train.beta1, cut.train.beta2) == (0.5, 0.999)
+    assert (cut.train.epochs, fast.train.epochs, cyc.train.epochs) == (400, 200, 200)
+    assert fast.train.decay_fraction == 0.25
+
+
+def test_overrides_coerce_strings_and_find_sections():
+    cfg = RunConfig.defaults("cut").override(
+        {"lambda_nce": "2.5", "nce_layers": "0,4,8", "nce_idt": "false", "size": "64", "train.steps": "10"})
+    assert cfg.model.lambda_nce == 2.5 and cfg.model.nce_layers == (0, 4, 8)
+    assert cfg.model.nce_idt is False and cfg.data.size == 64 and cfg.train.steps == 10
+
+
+@pytest.mark.parametrize("key, message", [
+    ("lamda_nce", "did you mean 'lambda_nce'"),
+    ("model.nce_layer", "did you mean 'nce_layers'"),
+    ("modle.width", "did you mean 'model'"),
+])
+def test_unknown_keys_name_the_nearest_valid_one(key, message):
+    with pytest.raises(PairlessError, match=message):
+        RunConfig.defaults("cut").override({key: 1})
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("width", "wide", "expects int"),
+    ("gan_mode", "lsgna", "did you mean 'lsgan'"),
+    ("nce_idt", "maybe", "expects bool"),
+    ("batch_size", "0", "--batch-size must be at least 1"),
+    ("channels_a", "2", "must be 1 or 3"),
+    ("nce_layers", "8,4", "increasing"),
+])
+def test_bad_values_are_clear_errors(key, value, message):
+    with pytest.raises(PairlessError, match=message):
+        RunConfig.defaults("cut").override({key: value})
+
+
+def test_yaml_round_trip(tmp_path):
+    cfg = RunConfig.defaults("fastcut").override({"width": 8, "root": "x", "steps": 3})
+    cfg.save(tmp_path / "config.yaml")
+    assert RunConfig.load(tmp_path / "config.yaml") == cfg
+
+
+def test_yaml_with_unknown_key_is_refused(tmp_path):
+    (tmp_path / "c.yaml").write_text("method: cut\nmodel: {widht: 8}\n")
+    with pytest.raises(PairlessError, match="unknown option 'widht' in model"):
+        RunConfig.load(tmp_path / "c.yaml")
+
+
+@pytest.mark.parametrize("method", method_names())
+def test_option_names_are_unique_across_sections(method):
+    cfg = RunConfig.defaults(method)
+    names = [n for s in ("model", "data", "train") for n in section_fields(getattr(cfg, s))]
+    assert len(names) == len(set(names))
+
+
+def test_generator_depth_follows_image_size():
+    assert RunConfig.defaults("cut").override({"size": 256}).resolved().model.n_blocks == 9
+    assert RunConfig.defaults("cyclegan").override({"size": 128}).resolved().model.n_blocks == 6
+    assert RunConfig.defaults("cut").override({"n_blocks": 3, "size": 256}).resolved().model.n_blocks == 3

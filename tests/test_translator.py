@@ -1,0 +1,79 @@
+import pytest
+import torch
+from PIL import Image
+
+import pairless
+from pairless.errors import PairlessError
+from pairless.train.checkpoint import build_model, save_checkpoint
+from pairless.translator import translate_paths
+from tests.conftest import tiny_config, write_images
+
+
+def make_checkpoint(tmp_path, method, **overrides):
+    cfg = tiny_config(method, tmp_path, **overrides).resolved()
+    torch.manual_seed(0)
+    folder = tmp_path / f"ckpt_{method}"
+    return save_checkpoint(folder, build_model(cfg), cfg, 0, {}, keep_last=0)
+
+
+def test_pil_and_tensor_inputs_keep_their_type_and_size(tmp_path):
+    translator = pairless.load(make_checkpoint(tmp_path, "cut"), device="cpu")
+    image = Image.new("RGB", (45, 31), (200, 100, 50))
+    out = translator.translate(image)
+    assert isinstance(out, Image.Image) and out.size == (45, 31) and out.mode == "RGB"
+    assert [o.size for o in translator.translate([image, image.resize((20, 20))])] == [(45, 31), (20, 20)]
+    assert translator.translate(torch.rand(3, 17, 23)).shape == (3, 17, 23)
+    assert translator.translate(torch.rand(2, 3, 16, 16)).shape == (2, 3, 16, 16)
+    with pytest.raises(TypeError):
+        translator.translate("not an image")
+
+
+def test_padding_does_not_change_the_valid_region_much(tmp_path):
+    translator = pairless.load(make_checkpoint(tmp_path, "cut"), device="cpu")
+    x = torch.rand(1, 3, 32, 32)
+    full = translator.translate_tensor(x)
+    cropped = translator.translate_tensor(x[..., :31, :30])
+    assert cropped.shape == (1, 3, 31, 30)
+    assert torch.isfinite(cropped).all() and (full[..., :31, :30] - cropped).abs().mean() < 0.1
+
+
+def test_gray_model_accepts_colour_input(tmp_path):
+    with pytest.warns(UserWarning, match="the identity loss is skipped: domain A has 1 channels"):
+        ckpt = make_checkpoint(tmp_path, "cyclegan", **{"data.channels_a": 1})
+    translator = pairless.load(ckpt, device="cpu")
+    assert translator.translate(Image.new("RGB", (16, 16))).mode == "RGB"  # A (gray) -> B (colour)
+    assert translator.translate(Image.new("RGB", (16, 16)), direction="BtoA").mode == "L"
+
+
+def test_one_way_model_refuses_the_other_direction(tmp_path):
+    translator = pairless.load(make_checkpoint(tmp_path, "cut"), device="cpu")
+    with pytest.raises(PairlessError, match="--direction BtoA is not available: this model translates AtoB"):
+        translator.translate(torch.rand(3, 8, 8), direction="BtoA")
+
+
+def test_folders_recursively_with_structure_kept(tmp_path):
+    translator = pairless.load(make_checkpoint(tmp_path, "cyclegan"), device="cpu")
+    write_images(tmp_path / "in" / "sub", 3, size=(20, 12))
+    write_images(tmp_path / "in", 2, size=(16, 16), suffix=".jpg")
+    single = write_images(tmp_path / "one", 1, size=(9, 7))[0].rename(tmp_path / "one" / "single.png")
+    written = translate_paths(translator, [tmp_path / "in", single], tmp_path / "out", direction="BtoA",
+                              batch_size=2, image_format="jpg")
+    names = sorted(p.relative_to(tmp_path / "out").as_posix() for p in written)
+    assert names == ["img000.jpg", "img001.jpg", "single.jpg", "sub/img000.jpg", "sub/img001.jpg",
+                     "sub/img002.jpg"]
+    assert Image.open(tmp_path / "out" / "sub" / "img002.jpg").size == (20, 12)
+
+
+def test_bad_inputs(tmp_path):
+    translator = pairless.load(make_checkpoint(tmp_path, "cut"), device="cpu")
+    (tmp_path / "notes.txt").write_text("hi")
+    with pytest.raises(PairlessError, match="is not an image file"):
+        translate_paths(translator, [tmp_path / "notes.txt"], tmp_path / "out")
+    with pytest.raises(PairlessError, match="input not found"):
+        translate_paths(translator, [tmp_path / "missing.png"], tmp_path / "out")
+    a = write_images(tmp_path / "a", 1)[0]
+    b = write_images(tmp_path / "b", 1)[0]
+    with pytest.raises(PairlessError, match="would both be written to"):
+        translate_paths(translator, [a, b], tmp_path / "out")
+    with pytest.raises(PairlessError, match="--format must be one of"):
+        translate_paths(translator, [a], tmp_path / "out", image_format="gif")

@@ -1,0 +1,35 @@
+"""Training 2k steps equals training k steps, stopping, and resuming for k more (bit for bit on CPU)."""
+
+import json
+
+import pytest
+import torch
+
+from pairless.train.checkpoint import read_weights
+from pairless.train.loop import train
+from tests.conftest import tiny_config
+
+
+@pytest.mark.parametrize("method, workers", [("cut", 0), ("fastcut", 2), ("cyclegan", 0)])
+def test_resume_is_exact(tmp_path, unpaired_dir, method, workers):
+    cfg = tiny_config(method, unpaired_dir, **{"train.steps": 6, "data.workers": workers,
+                                              "train.save_every": 100})
+    train(cfg, tmp_path / "straight", quiet=True)
+    stopped = train(cfg, tmp_path / "resumed", quiet=True, stop_at=3)
+    assert stopped.step == 3 and not stopped.finished and not stopped.interrupted
+    result = train(cfg, tmp_path / "resumed", resume=True, quiet=True)
+    assert result.step == 6 and result.finished
+    straight, _, _ = read_weights(tmp_path / "straight")
+    resumed, _, _ = read_weights(tmp_path / "resumed")
+    assert straight.keys() == resumed.keys()
+    for name in straight:
+        assert torch.equal(straight[name], resumed[name]), name
+    logged = [json.loads(line)["step"] for line in (tmp_path / "resumed" / "metrics.jsonl").read_text().splitlines()]
+    assert logged == [2, 4, 6]
+
+
+def test_resume_to_a_step_already_reached_does_nothing(tmp_path, unpaired_dir):
+    cfg = tiny_config("cut", unpaired_dir, **{"train.steps": 2})
+    train(cfg, tmp_path / "run", quiet=True)
+    result = train(cfg, tmp_path / "run", resume=True, quiet=True)
+    assert result.step == 2 and result.losses == {}
