@@ -18,11 +18,11 @@ def test_psnr_and_l1_on_hand_made_cases():
 
 def test_folders_are_matched_by_name_whatever_the_extension(tmp_path):
     for i in range(3):
-        save_image(torch.full((3, 8, 8), 0.5), tmp_path / "gt" / f"{i}.png")
-        save_image(torch.full((3, 8, 8), 0.5 + 0.1 * (i == 0)), tmp_path / "pred" / f"{i}.png")
+        save_image(torch.full((3, 8, 8), 100 / 255), tmp_path / "gt" / f"{i}.png")
+        save_image(torch.full((3, 8, 8), (100 + 20 * (i == 0)) / 255), tmp_path / "pred" / f"{i}.jpg")
     scores = score_folders(tmp_path / "pred", tmp_path / "gt")
     assert scores["count"] == 3
-    assert scores["l1"] == pytest.approx((26 / 255) / 3, abs=1e-6)  # 0.1 is stored as 26/255 in 8 bits
+    assert scores["l1"] == pytest.approx((20 / 255) / 3, abs=2e-3)  # JPEG of a flat image is near exact
     save_image(torch.zeros(3, 8, 8), tmp_path / "pred" / "extra.png")
     with pytest.raises(PairlessError, match="no ground-truth image for .*extra.png"):
         score_folders(tmp_path / "pred", tmp_path / "gt")
