@@ -19,6 +19,8 @@ TINY_MODEL = {
     "cut": {"width": 8, "n_blocks": 5, "num_patches": 16, "head_dim": 16},
     "fastcut": {"width": 8, "n_blocks": 5, "num_patches": 16, "head_dim": 16},
     "cyclegan": {"width": 8, "n_blocks": 2, "pool_size": 3},
+    "dclgan": {"width": 8, "n_blocks": 5, "num_patches": 16, "head_dim": 16, "pool_size": 3},
+    "simdcl": {"width": 8, "n_blocks": 5, "num_patches": 16, "head_dim": 16, "pool_size": 3, "sim_dim": 8},
 }
 
 

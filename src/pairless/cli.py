@@ -170,6 +170,58 @@ def demo(
     run_demo(out, steps=steps, device=device)
 
 
+@app.command(context_settings=EXTRA_ARGS)
+def bench(
+    ctx: typer.Context,
+    tasks: Annotated[str, typer.Option(help="Comma-separated built-in tasks.")] = "stripes,shapes,hue",
+    models: Annotated[str, typer.Option(help="Comma-separated methods.")] = "cut,fastcut,cyclegan",
+    steps: Annotated[int, typer.Option(help="Training iterations per run (the same for all).")] = 3000,
+    out: Annotated[Path, typer.Option(help="Folder for data, runs and the tables.")] = Path("runs/bench"),
+    size: Annotated[int, typer.Option(help="Image size of the synthetic tasks.")] = 64,
+    width: Annotated[int, typer.Option(help="Base channel count of every G and D.")] = 16,
+    count: Annotated[int, typer.Option(help="Training images per domain.")] = 500,
+    seed: Annotated[int, typer.Option()] = 0,
+    device: Annotated[str, typer.Option()] = "auto",
+) -> None:
+    """Train every method on every task at the same budget; write bench.md and bench.csv.
+    Extra --name value options apply to the methods that have them."""
+    from pairless.bench import run_bench
+    from pairless.data.synthetic import TASKS
+
+    task_list, model_list = _split(tasks), _split(models)
+    for task in task_list:
+        if task not in TASKS:
+            raise PairlessError(f"unknown task '{task}' in --tasks; choose from {', '.join(TASKS)}")
+    options = _raw_options(list(ctx.args))
+    run_bench(task_list, model_list, steps, out, size, width, count, seed, device, options)
+    typer.echo((out / "bench.md").read_text(), nl=False)
+    typer.echo(f"tables: {out / 'bench.md'}, {out / 'bench.csv'}")
+
+
+def _split(text: str) -> list[str]:
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def _raw_options(args: list[str]) -> dict[str, str]:
+    """`--name value` / `--name=value` / `--no-name` pairs, unchecked (each model keeps its own)."""
+    options, i = {}, 0
+    while i < len(args):
+        name, _, value = args[i].removeprefix("--").partition("=")
+        if not args[i].startswith("--"):
+            raise PairlessError(f"unexpected argument '{args[i]}'")
+        if name.startswith("no-") and not value:
+            options[name[3:]] = "false"
+        elif value:
+            options[name] = value
+        elif i + 1 < len(args) and not args[i + 1].startswith("--"):
+            i += 1
+            options[name] = args[i]
+        else:
+            options[name] = "true"
+        i += 1
+    return options
+
+
 @app.command()
 def models(name: Annotated[Optional[str], typer.Argument(help="Show this method's defaults.")] = None) -> None:
     """List the methods, or show one method's default configuration."""

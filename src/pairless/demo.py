@@ -14,9 +14,9 @@ from pathlib import Path
 from pairless.config import RunConfig
 from pairless.data.synthetic import make_synthetic_dataset
 from pairless.errors import PairlessError
-from pairless.eval.paired import score_folders
+from pairless.eval.paired import score_folders, translate_and_score
 from pairless.train.loop import train
-from pairless.translator import Translator, translate_paths
+from pairless.translator import Translator
 
 TASK = "hue"
 SIZE = 64
@@ -50,24 +50,21 @@ def run_demo(out: str | Path = "runs/demo", steps: int | None = None, device: st
     prepare_folder(out)
     steps = steps or STEPS
     (out / MARKER).write_text(json.dumps({"task": TASK, "size": SIZE, "steps": steps}))
-    print(f"[1/4] generating the synthetic '{TASK}' task ({SIZE} px) in {out / 'data'}", flush=True)
+    print(f"[1/3] generating the synthetic '{TASK}' task ({SIZE} px) in {out / 'data'}", flush=True)
     data_dir = make_synthetic_dataset(TASK, out / "data", count=500, size=SIZE, seed=0)
 
-    print(f"[2/4] training CUT for {steps} steps in {out / 'run'} (TensorBoard: tensorboard --logdir {out})",
+    print(f"[2/3] training CUT for {steps} steps in {out / 'run'} (TensorBoard: tensorboard --logdir {out})",
           flush=True)
     cfg = demo_config(data_dir, steps, device)
     result = train(cfg, out / "run")
     if result.interrupted:
         raise KeyboardInterrupt
 
-    print(f"[3/4] translating the {TASK} test set into {out / 'translated'}", flush=True)
-    translator = Translator.load(out / "run", device)
-    translate_paths(translator, [data_dir / "testA"], out / "translated")
-
-    print("[4/4] scoring against the true target images (testA_gt)", flush=True)
+    print(f"[3/3] translating the {TASK} test set into {out / 'translated'} and scoring it against the true "
+          f"target images (testA_gt)", flush=True)
     scores = {
         "task": TASK, "model": "cut", "steps": steps, "size": SIZE,
-        "translated": score_folders(out / "translated", data_dir / "testA_gt"),
+        "translated": translate_and_score(Translator.load(out / "run", device), data_dir, out / "translated"),
         "input_unchanged": score_folders(data_dir / "testA", data_dir / "testA_gt"),
     }
     (out / "scores.json").write_text(json.dumps(scores, indent=2) + "\n")

@@ -27,6 +27,8 @@ def direct_g(mode, fake):
         return mean([(x - 1) ** 2 for x in f])
     if mode in ("vanilla", "nonsaturating"):
         return mean([-math.log(1 / (1 + math.exp(-x))) for x in f])
+    if mode == "hinge_saturating":
+        return mean([max(0, 1 - x) for x in f])
     return -mean(f)
 
 

@@ -10,7 +10,7 @@ from pairless.train.loop import train
 from tests.conftest import tiny_config
 
 
-@pytest.mark.parametrize("method, workers", [("cut", 0), ("fastcut", 2), ("cyclegan", 0)])
+@pytest.mark.parametrize("method, workers", [("cut", 0), ("fastcut", 2), ("cyclegan", 0), ("simdcl", 0)])
 def test_resume_is_exact(tmp_path, unpaired_dir, method, workers):
     cfg = tiny_config(method, unpaired_dir, **{"train.steps": 6, "data.workers": workers,
                                               "train.save_every": 100})

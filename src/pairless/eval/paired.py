@@ -55,3 +55,15 @@ def score_folders(predictions: str | Path, ground_truth: str | Path) -> dict[str
         l1.append(l1_error(prediction, target))
         peak.append(psnr(prediction, target))
     return {"l1": float(torch.tensor(l1).mean()), "psnr": float(torch.tensor(peak).mean()), "count": len(pairs)}
+
+
+def translate_and_score(translator, data_dir: str | Path, out_dir: str | Path, direction: str = "AtoB") -> dict:
+    """Translate a data set's testA into `out_dir` and score it against its testA_gt."""
+    from pairless.translator import translate_paths
+
+    data_dir = Path(data_dir)
+    if not (data_dir / "testA_gt").is_dir():
+        raise PairlessError(f"{data_dir} has no testA_gt/ folder: ground-truth scores need the true B image "
+                            f"of each testA image")
+    translate_paths(translator, [data_dir / "testA"], out_dir, direction)
+    return score_folders(out_dir, data_dir / "testA_gt")

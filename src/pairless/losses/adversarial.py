@@ -5,6 +5,8 @@
   as the CycleGAN code trains it)
 - nonsaturating: the same functions under the name the StyleGAN2 / SinCUT code uses
 - hinge: D relu(1 - D(x)) + relu(1 + D(G(z))), G -D(G(z)) (Lim & Ye; Miyato et al.)
+- hinge_saturating: the hinge D loss, and G relu(1 - D(G(z))), which stops pushing once D(G(z)) >= 1
+  (the form the DCLGAN code trains G with)
 
 The D loss is the plain sum of the real and fake terms; methods that halve it (CycleGAN, CUT) do so.
 """
@@ -16,8 +18,8 @@ from typing import Literal
 import torch.nn.functional as F
 from torch import Tensor
 
-GanMode = Literal["lsgan", "vanilla", "nonsaturating", "hinge"]
-GAN_MODES: tuple[str, ...] = ("lsgan", "vanilla", "nonsaturating", "hinge")
+GanMode = Literal["lsgan", "vanilla", "nonsaturating", "hinge", "hinge_saturating"]
+GAN_MODES: tuple[str, ...] = ("lsgan", "vanilla", "nonsaturating", "hinge", "hinge_saturating")
 
 
 def discriminator_loss(mode: GanMode, real: Tensor, fake: Tensor) -> Tensor:
@@ -27,7 +29,7 @@ def discriminator_loss(mode: GanMode, real: Tensor, fake: Tensor) -> Tensor:
         return (real - 1).pow(2).mean() + fake.pow(2).mean()
     if mode in ("vanilla", "nonsaturating"):
         return F.softplus(-real).mean() + F.softplus(fake).mean()
-    if mode == "hinge":
+    if mode in ("hinge", "hinge_saturating"):
         return F.relu(1 - real).mean() + F.relu(1 + fake).mean()
     raise ValueError(f"unknown GAN mode {mode!r}; choose from {', '.join(GAN_MODES)}")
 
@@ -41,4 +43,6 @@ def generator_loss(mode: GanMode, fake: Tensor) -> Tensor:
         return F.softplus(-fake).mean()
     if mode == "hinge":
         return -fake.mean()
+    if mode == "hinge_saturating":
+        return F.relu(1 - fake).mean()
     raise ValueError(f"unknown GAN mode {mode!r}; choose from {', '.join(GAN_MODES)}")

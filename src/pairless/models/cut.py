@@ -14,8 +14,8 @@ from torch import Tensor
 
 from pairless.errors import PairlessError
 from pairless.losses.adversarial import GanMode, discriminator_loss, generator_loss
-from pairless.losses.patchnce import Negatives, multilayer_patch_nce_loss
 from pairless.models.base import OptimizerGroup, TranslationModel, Updater, frozen, same_channels_or_warn
+from pairless.models.contrastive import PatchNCEOptions, check_nce_layers, sampled_patch_nce
 from pairless.models.registry import register
 from pairless.nn.init import InitScheme, init_weights
 from pairless.nn.patch_sampler import PatchSampleMLP
@@ -24,7 +24,7 @@ from pairless.nn.resnet_generator import ResnetGenerator
 
 
 @dataclass
-class CUTConfig:
+class CUTConfig(PatchNCEOptions):
     width: int = 64
     """Base channel count of generator (ngf) and discriminator (ndf)."""
     n_blocks: int | None = None
@@ -37,23 +37,15 @@ class CUTConfig:
     lambda_nce: float = 1.0
     nce_idt: bool = True
     """Also apply PatchNCE to target-domain images passed through G (CUT's identity term)."""
-    nce_layers: tuple[int, ...] = (0, 4, 8, 12, 16)
-    num_patches: int = 256
-    nce_temperature: float = 0.07
-    nce_negatives: Negatives = "image"
-    head_dim: int = 256
     flip_equivariance: bool = False
     """FastCUT: randomly flip the input and flip the output's features back before PatchNCE."""
     init: InitScheme = "xavier"
     init_gain: float = 0.02
 
     def __post_init__(self):
-        if self.width < 1 or (self.n_blocks or 0) < 0 or self.num_patches < 1:
-            raise PairlessError("--width and --num-patches must be at least 1 and --n-blocks at least 0")
-        if not self.nce_layers:
-            raise PairlessError("--nce-layers needs at least one layer index")
-        if list(self.nce_layers) != sorted(set(self.nce_layers)):
-            raise PairlessError(f"--nce-layers must be increasing without repeats, got {self.nce_layers}")
+        super().__post_init__()
+        if self.width < 1 or (self.n_blocks or 0) < 0:
+            raise PairlessError("--width must be at least 1 and --n-blocks at least 0")
 
 
 class CUTModel(TranslationModel):
@@ -61,11 +53,7 @@ class CUTModel(TranslationModel):
         super().__init__(config, channels_a, channels_b)
         c = config
         self.G = ResnetGenerator(channels_a, channels_b, c.width, c.n_blocks, c.antialias, c.antialias_up)
-        if max(c.nce_layers) >= self.G.encoder_end:
-            raise PairlessError(
-                f"--nce-layers {','.join(map(str, c.nce_layers))} reaches past the encoder (layers 0.."
-                f"{self.G.encoder_end - 1} with --n-blocks {c.n_blocks}); use lower layers or more blocks"
-            )
+        check_nce_layers(self.G, c.nce_layers, c.n_blocks)
         self.D = PatchDiscriminator(channels_b, c.width, c.d_layers, antialias=c.antialias)
         self.F = PatchSampleMLP(self.G.feature_channels(c.nce_layers), c.head_dim)
         for net in (self.G, self.D, self.F):
@@ -108,10 +96,7 @@ class CUTModel(TranslationModel):
         query_features = self.G(generated, c.nce_layers, encode_only=True)
         if flipped:
             query_features = [f.flip(3) for f in query_features]
-        queries, ids = self.F(query_features, c.num_patches)
-        with torch.no_grad():
-            keys, _ = self.F(source_features, c.num_patches, ids)
-        return multilayer_patch_nce_loss(queries, keys, generated.shape[0], c.nce_temperature, c.nce_negatives)
+        return sampled_patch_nce(query_features, source_features, self.F, self.F, c).loss
 
     def translate(self, images: Tensor, direction: str = "AtoB") -> Tensor:
         self.check_direction(direction)

@@ -1,0 +1,65 @@
+"""PatchNCE plumbing shared by the contrastive translators (CUT, FastCUT, DCLGAN, SimDCL)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from pairless.errors import PairlessError
+from pairless.losses.patchnce import Negatives, multilayer_patch_nce_loss
+from pairless.nn.patch_sampler import PatchSampleMLP
+from pairless.nn.resnet_generator import ResnetGenerator
+
+
+@dataclass
+class PatchNCEOptions:
+    """The PatchNCE settings every contrastive method exposes (defaults: CUT)."""
+
+    nce_layers: tuple[int, ...] = (0, 4, 8, 12, 16)
+    num_patches: int = 256
+    nce_temperature: float = 0.07
+    nce_negatives: Negatives = "image"
+    head_dim: int = 256
+
+    def __post_init__(self):
+        if not self.nce_layers:
+            raise PairlessError("--nce-layers needs at least one layer index")
+        if list(self.nce_layers) != sorted(set(self.nce_layers)):
+            raise PairlessError(f"--nce-layers must be increasing without repeats, got {self.nce_layers}")
+        if self.num_patches < 1 or self.head_dim < 1:
+            raise PairlessError("--num-patches and --head-dim must be at least 1")
+
+
+def check_nce_layers(generator: ResnetGenerator, layers: Sequence[int], n_blocks: int) -> None:
+    if max(layers) >= generator.encoder_end:
+        raise PairlessError(
+            f"--nce-layers {','.join(map(str, layers))} reaches past the encoder (layers 0.."
+            f"{generator.encoder_end - 1} with --n-blocks {n_blocks}); use lower layers or more blocks"
+        )
+
+
+@dataclass
+class SampledPatchNCE:
+    loss: Tensor
+    queries: list[Tensor]
+    """Projected query patches per layer, [batch * patches, dim]."""
+    keys: list[Tensor]
+
+
+def sampled_patch_nce(query_features: Sequence[Tensor], key_features: Sequence[Tensor],
+                      query_head: PatchSampleMLP, key_head: PatchSampleMLP, options: PatchNCEOptions,
+                      keys_need_grad: bool = False) -> SampledPatchNCE:
+    """Sample the same positions in both feature sets, project each with its head, and score PatchNCE.
+
+    The loss never sends gradient into the keys; `keys_need_grad` keeps their graph for other terms
+    (SimDCL's similarity loss) and otherwise they are projected without one.
+    """
+    queries, ids = query_head(query_features, options.num_patches)
+    with torch.set_grad_enabled(keys_need_grad and torch.is_grad_enabled()):
+        keys, _ = key_head(key_features, options.num_patches, ids)
+    batch = query_features[0].shape[0]
+    loss = multilayer_patch_nce_loss(queries, keys, batch, options.nce_temperature, options.nce_negatives)
+    return SampledPatchNCE(loss, queries, keys)
