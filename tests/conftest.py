@@ -21,7 +21,24 @@ TINY_MODEL = {
     "cyclegan": {"width": 8, "n_blocks": 2, "pool_size": 3},
     "dclgan": {"width": 8, "n_blocks": 5, "num_patches": 16, "head_dim": 16, "pool_size": 3},
     "simdcl": {"width": 8, "n_blocks": 5, "num_patches": 16, "head_dim": 16, "pool_size": 3, "sim_dim": 8},
+    "dualgan": {"width": 4, "depth": 5},
+    "discogan": {"width": 4},
+    "dtn": {"width": 4, "feature_dim": 8, "pretrain_steps": 2},
+    "ugatit": {"width": 4, "n_blocks": 2, "mlp_grid": 8, "d_layers_global": 5, "d_layers_local": 4},
+    "ugatit-light": {"width": 4, "n_blocks": 2, "d_layers_global": 5, "d_layers_local": 4},
 }
+
+
+@pytest.fixture(autouse=True, scope="session")
+def quick_domain_classifier(tmp_path_factory):
+    """Evaluation's domain classifier: a per-session cache (not ~/.cache) and a short training. Session
+    scope, so that module-scoped fixtures which evaluate get it too."""
+    from pairless.eval import domain
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PAIRLESS_CACHE", str(tmp_path_factory.getbasetemp() / "pairless-cache"))
+        patch.setattr(domain, "CLASSIFIER_STEPS", 40)
+        yield
 
 
 def write_images(folder: Path, count: int, size=(40, 36), mode="RGB", seed=0, suffix=".png") -> list[Path]:
@@ -53,7 +70,7 @@ def tiny_config(method: str, root: Path, **overrides) -> RunConfig:
         "data.root": str(root), "data.size": 32, "data.load_size": 36, "data.workers": 0,
         "train.steps": 4, "train.log_every": 2, "train.sample_every": 2, "train.save_every": 2,
         "train.device": "cpu",
-        **{f"model.{k}": v for k, v in TINY_MODEL[method].items()},
+        **{f"model.{k}": v for k, v in TINY_MODEL.get(method, {}).items()},
     }
     values.update(overrides)
     return RunConfig.defaults(method).override(values)

@@ -14,6 +14,7 @@ def test_two_models_on_one_task_write_one_table_and_resume(tmp_path):
                      device="cpu", options=TINY, log=lambda _: None)
     assert [r["model"] for r in rows] == ["input unchanged", "cut", "cyclegan"]
     assert all(r["l1"] > 0 for r in rows)
+    assert all(r["fid_local"] >= 0 and 0 <= r["domain_score"] <= 1 and r["diversity"] >= 0 for r in rows)
     with open(tmp_path / "bench.csv") as f:
         assert [r["model"] for r in csv.DictReader(f)] == ["input unchanged", "cut", "cyclegan"]
     assert "| shapes | cut | 2 |" in (tmp_path / "bench.md").read_text()

@@ -77,3 +77,17 @@ def test_bad_inputs(tmp_path):
         translate_paths(translator, [a, b], tmp_path / "out")
     with pytest.raises(PairlessError, match="--format must be one of"):
         translate_paths(translator, [a], tmp_path / "out", image_format="gif")
+
+
+def test_api_device_moves_and_tiles_keep_types_and_sizes(tmp_path):
+    translator = pairless.load(make_checkpoint(tmp_path, "cyclegan"), device="cpu")
+    assert translator.to("cpu") is translator and translator.device == torch.device("cpu")
+    images = (Image.new("RGB", (70, 40), (10, 120, 240)), Image.new("L", (33, 50), 90))
+    tiled = translator.translate(images, direction="BtoA", tile=32, overlap=8)
+    assert [(o.mode, o.size) for o in tiled] == [("RGB", (70, 40)), ("RGB", (33, 50))]
+    batch = torch.rand(2, 3, 40, 70)
+    out = translator.translate(batch, tile=32, overlap=8, tile_stats="thumbnail")
+    assert out.shape == (2, 3, 40, 70) and out.dtype == torch.float32 and 0 <= out.min() <= out.max() <= 1
+    assert not torch.equal(out[0], out[1])  # each image of the batch is translated on its own
+    with pytest.raises(PairlessError, match="--overlap must be"):
+        translator.translate(batch, tile=32, overlap=16)

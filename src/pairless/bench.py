@@ -13,12 +13,16 @@ from pathlib import Path
 from pairless.config import RunConfig
 from pairless.data.synthetic import make_synthetic_dataset
 from pairless.errors import PairlessError
+from pairless.devices import resolve_device
+from pairless.eval.domain import LocalFeatures, domain_classifier_for
+from pairless.eval.evaluate import distribution_scores
+from pairless.eval.imageset import folder_paths, load_image_set
 from pairless.eval.paired import score_folders, translate_and_score
 from pairless.train.checkpoint import WEIGHTS
 from pairless.train.loop import train
 from pairless.translator import Translator
 
-COLUMNS = ("task", "model", "steps", "l1", "psnr", "it_per_s")
+COLUMNS = ("task", "model", "steps", "l1", "psnr", "ssim", "fid_local", "domain_score", "diversity", "it_per_s")
 
 
 def bench_config(model: str, data_dir: Path, steps: int, size: int, width: int, device: str,
@@ -79,23 +83,35 @@ def run_bench(tasks: list[str], models: list[str], steps: int, out: str | Path, 
     rows = []
     for task in tasks:
         data_dir = task_data(out, task, size, count, seed)
+        judge = domain_classifier_for(data_dir, resolve_device(device), log=log)
+        target = load_image_set(folder_paths(data_dir / "testB"), size)
+        inputs = folder_paths(data_dir / "testA")
         unchanged = score_folders(data_dir / "testA", data_dir / "testA_gt")
-        rows.append({"task": task, "model": "input unchanged", "steps": 0, **_scores(unchanged), "it_per_s": ""})
+        rows.append({"task": task, "model": "input unchanged", "steps": 0, "it_per_s": "",
+                     **_scores(unchanged, _offline_scores(inputs, target, judge, size))})
         for model in models:
             run_dir = out / task / model
             log(f"{task} / {model}: training {steps} steps in {run_dir}")
             train_to(bench_config(model, data_dir, steps, size, width, device, options), run_dir)
             translator = Translator.load(run_dir, device)
             scores = translate_and_score(translator, data_dir, run_dir / "translated")
-            rows.append({"task": task, "model": model, "steps": steps, **_scores(scores),
+            offline = _offline_scores(folder_paths(run_dir / "translated"), target, judge, size)
+            rows.append({"task": task, "model": model, "steps": steps, **_scores(scores, offline),
                          "it_per_s": round(last_rate(run_dir), 2)})
-            log(f"{task} / {model}: L1 {scores['l1']:.4f}  PSNR {scores['psnr']:.2f} dB")
+            log(f"{task} / {model}: L1 {scores['l1']:.4f}  PSNR {scores['psnr']:.2f} dB  "
+                f"FID-local {offline['fid_local']:.2f}  domain score {offline['domain_score']:.2f}")
     write_tables(rows, out)
     return rows
 
 
-def _scores(scores: dict) -> dict:
-    return {"l1": round(scores["l1"], 4), "psnr": round(scores["psnr"], 2)}
+def _offline_scores(images: list[Path], target, judge: LocalFeatures, size: int) -> dict:
+    return distribution_scores(load_image_set(images, size), target, judge, "B")
+
+
+def _scores(truth: dict, offline: dict) -> dict:
+    return {"l1": round(truth["l1"], 4), "psnr": round(truth["psnr"], 2), "ssim": round(truth["ssim"], 3),
+            "fid_local": round(offline["fid_local"], 2), "domain_score": round(offline["domain_score"], 2),
+            "diversity": round(offline["diversity"], 2)}
 
 
 def write_tables(rows: list[dict], out: Path) -> None:
@@ -103,7 +119,9 @@ def write_tables(rows: list[dict], out: Path) -> None:
         writer = csv.DictWriter(f, fieldnames=COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
-    header = "| task | model | steps | L1 to testA_gt ↓ | PSNR (dB) ↑ | it/s |\n|---|---|---|---|---|---|\n"
+    header = ("| task | model | steps | L1 to testA_gt ↓ | PSNR (dB) ↑ | SSIM ↑ | FID-local ↓ | domain score ↑ | "
+              "diversity | it/s |\n|---|---|---|---|---|---|---|---|---|---|\n")
     body = "".join(f"| {r['task']} | {r['model']} | {r['steps']} | {r['l1']:.4f} | {r['psnr']:.2f} | "
+                   f"{r['ssim']:.3f} | {r['fid_local']:.2f} | {r['domain_score']:.2f} | {r['diversity']:.2f} | "
                    f"{r['it_per_s']} |\n" for r in rows)
     (out / "bench.md").write_text(header + body)

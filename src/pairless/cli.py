@@ -75,7 +75,11 @@ def parse_extra_options(args: list[str], cfg) -> dict[str, Any]:
 def train(
     ctx: typer.Context,
     model: Annotated[Optional[str], typer.Option(help="Method name, e.g. cut, fastcut, cyclegan.")] = None,
-    data: Annotated[Optional[Path], typer.Option(help="Folder with trainA/ and trainB/.")] = None,
+    data: Annotated[Optional[Path], typer.Option(
+        help="Folder with trainA/ and trainB/; for acgan/projgan/contragan class folders or IDX files.")] = None,
+    data_a: Annotated[Optional[Path], typer.Option(
+        help="Single-image training (e.g. sincut): the one image of domain A, instead of --data.")] = None,
+    data_b: Annotated[Optional[Path], typer.Option(help="Single-image training: the one image of domain B.")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Run folder to create.")] = None,
     resume: Annotated[Optional[Path], typer.Option(help="Run folder to continue.")] = None,
     config: Annotated[Optional[Path], typer.Option(help="YAML config (as written into run folders).")] = None,
@@ -96,7 +100,8 @@ def train(
     from pairless.config import RunConfig
     from pairless.train.loop import train as run_training
 
-    explicit = {"data.root": data, "train.steps": steps, "train.epochs": epochs, "data.size": size,
+    explicit = {"data.root": data, "data.data_a": data_a, "data.data_b": data_b,
+                "train.steps": steps, "train.epochs": epochs, "data.size": size,
                 "model.width": width, "train.batch_size": batch_size, "train.device": device,
                 "train.precision": precision, "train.seed": seed,
                 "data.channels_a": channels, "data.channels_b": channels}
@@ -128,8 +133,9 @@ def train(
     if resume is not None and any(k.startswith("model.") for k in overrides):
         raise PairlessError("model options cannot change when resuming (the weights depend on them)")
     cfg = cfg.override(overrides)
-    if not cfg.data.root:
-        raise PairlessError("--data is required: a folder holding trainA/ and trainB/")
+    if not cfg.data.root and not cfg.data.data_a:
+        raise PairlessError("--data is required: a folder holding trainA/ and trainB/ (or, for single-image "
+                            "training, --data-a and --data-b)")
     result = run_training(cfg, run_dir, resume=resume is not None, quiet=quiet, stop_at=stop_at)
     if result.interrupted:
         raise typer.Exit(130)
@@ -147,15 +153,139 @@ def translate(
     format: Annotated[str, typer.Option(help="png, jpg, webp or tif.")] = "png",
     quality: Annotated[int, typer.Option(help="JPEG/WebP quality.")] = 95,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, mps.")] = "auto",
+    attention: Annotated[bool, typer.Option(
+        help="Also write the generator's attention heat-maps over the inputs into OUT/attention (U-GAT-IT).")] = False,
+    tile: Annotated[Optional[int], typer.Option(
+        help="Translate images larger than TILE x TILE pixels in blended tiles (for large photos).")] = None,
+    overlap: Annotated[int, typer.Option(help="Pixels by which neighbouring tiles overlap.")] = 64,
+    tile_stats: Annotated[str, typer.Option(
+        help="Instance-norm statistics for tiles: exact (close to untiled) or thumbnail (faster).")] = "exact",
 ) -> None:
     """Translate images of any size with a trained model."""
+    from pairless.attention import check_attention, write_attention_maps
     from pairless.translator import Translator, translate_paths
 
     if batch_size < 1:
         raise PairlessError(f"--batch-size must be at least 1, got {batch_size}")
     translator = Translator.load(checkpoint, device)
-    written = translate_paths(translator, inputs, out, direction, batch_size, format, quality)
+    if attention:
+        check_attention(translator)
+    written = translate_paths(translator, inputs, out, direction, batch_size, format, quality, tile=tile,
+                              overlap=overlap, tile_stats=tile_stats)
     typer.echo(f"translated {len(written)} image(s) {direction} into {out}")
+    if attention:
+        maps = write_attention_maps(translator, inputs, out / "attention", direction)
+        typer.echo(f"wrote {len(maps)} attention map(s) into {out / 'attention'}")
+
+
+@app.command()
+def generate(
+    checkpoint: Annotated[Path, typer.Argument(help="A class-conditional checkpoint or run folder.")],
+    out: Annotated[Path, typer.Option(help="Output folder: OUT/<class>/<index>.png (and OUT/grid.png).")],
+    class_: Annotated[Optional[int], typer.Option("--class", help="Class index (default: every class).")] = None,
+    count: Annotated[int, typer.Option(help="Images per class.")] = 16,
+    grid: Annotated[bool, typer.Option(help="Also write OUT/grid.png: one row per class, up to 16 samples each.")] = False,
+    seed: Annotated[int, typer.Option(help="Same seed, same images.")] = 0,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, mps.")] = "auto",
+) -> None:
+    """Generate images of a class (or of every class) with a class-conditional model."""
+    from pairless.data.images import save_image
+    from pairless.generate import class_grid, load_generator, write_class_images
+
+    model, step = load_generator(checkpoint, device)
+    labels = [class_] if class_ is not None else list(range(model.num_classes))
+    written = write_class_images(model, out, labels, count, seed)
+    typer.echo(f"generated {len(written)} image(s) of {len(labels)} class(es) at step {step} into {out}")
+    if grid:
+        save_image(class_grid(model, labels, min(count, 16), seed), out / "grid.png")
+        typer.echo(f"grid: {out / 'grid.png'}")
+
+
+@app.command()
+def evaluate(
+    checkpoint: Annotated[Path, typer.Argument(help="A .safetensors checkpoint or a run folder.")],
+    data: Annotated[Path, typer.Option(help="Data set folder (testA/, testB/, optional testA_gt/).")],
+    split: Annotated[str, typer.Option(help="Which split's folders to use (test -> testA/testB).")] = "test",
+    direction: Annotated[str, typer.Option(help="AtoB or BtoA.")] = "AtoB",
+    features: Annotated[str, typer.Option(
+        help="FID/KID feature space: inception (papers' protocol, downloads once) or local (offline).")] = "inception",
+    inception_weights: Annotated[Optional[Path], typer.Option(
+        help="Inception weights file for offline use (torch-fidelity's weights-inception-2015-12-05).")] = None,
+    size: Annotated[int, typer.Option(help="Images are resized to size x size before features.")] = 256,
+    limit: Annotated[Optional[int], typer.Option(help="At most this many test images per domain.")] = None,
+    classifier_steps: Annotated[Optional[int], typer.Option(
+        help="Training iterations of the domain classifier, when it is not cached yet.")] = None,
+    out: Annotated[Optional[Path], typer.Option(
+        help="Folder for translated images and eval.json (default RUN/eval/SPLIT_DIRECTION).")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, mps.")] = "auto",
+) -> None:
+    """Translate a test split and measure it: FID/KID, FID-local, domain score, diversity, L1/PSNR/SSIM."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from pairless.eval.evaluate import EvalSettings, evaluate_checkpoint, metric_rows
+    from pairless.train.checkpoint import resolve_checkpoint
+
+    settings = EvalSettings(split, direction, features, str(inception_weights) if inception_weights else None,
+                            size, limit, classifier_steps)
+    weights = resolve_checkpoint(checkpoint)
+    out = out or weights.parent / "eval" / f"{split}_{direction}"
+    result = evaluate_checkpoint(weights, data, out, settings, device, log=typer.echo)
+    table = Table(title=f"{result['method']} step {result['step']}: {result['translated_images']} {split} images "
+                        f"{direction}")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for label, value in metric_rows(result["metrics"]):
+        table.add_row(label, value)
+    Console().print(table)
+    typer.echo(f"wrote {out / 'eval.json'}")
+
+
+@app.command()
+def report(
+    run: Annotated[Path, typer.Argument(help="A run folder.")],
+    out: Annotated[Optional[Path], typer.Option(help="Output folder (default RUN/report).")] = None,
+) -> None:
+    """Write a self-contained HTML report of a run: curves, samples over time, evaluation table."""
+    from pairless.report import write_report
+
+    if not run.is_dir():
+        raise PairlessError(f"run folder not found: {run}")
+    typer.echo(f"wrote {write_report(run, out)}")
+
+
+@app.command()
+def export(
+    checkpoint: Annotated[Path, typer.Argument(help="A .safetensors checkpoint or a run folder.")],
+    out: Annotated[Path, typer.Option(help="File to write (e.g. model.onnx or model.pt).")],
+    format: Annotated[str, typer.Option(help="onnx or torchscript.")] = "onnx",
+    direction: Annotated[str, typer.Option(help="AtoB or BtoA (one direction per file).")] = "AtoB",
+) -> None:
+    """Export one direction for use without pairless: [N, C, H, W] in [0, 1] in, the same out, any H, W."""
+    from pairless.export import export_model
+
+    path = export_model(checkpoint, out, format, direction)
+    typer.echo(f"exported {direction} as {format} to {path} (input 'image': float32 [N, C, H, W] in [0, 1])")
+
+
+@app.command()
+def serve(
+    checkpoint: Annotated[Path, typer.Argument(help="A .safetensors checkpoint or a run folder.")],
+    host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0: the whole network).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 7860,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, mps.")] = "auto",
+    max_upload_mb: Annotated[float, typer.Option(help="Largest accepted image file, in MB.")] = 20,
+    max_pixels: Annotated[int, typer.Option(help="Largest accepted image, in megapixels.")] = 16,
+    tile: Annotated[Optional[int], typer.Option(help="Translate larger images in blended tiles.")] = None,
+) -> None:
+    """A local web page: upload images, pick the direction, compare before/after, download the results."""
+    from pairless.serve import ServeSettings, run_server
+    from pairless.translator import Translator
+
+    settings = ServeSettings(max_upload_mb=max_upload_mb, max_megapixels=max_pixels, tile=tile)
+    translator = Translator.load(checkpoint, device)
+    typer.echo(f"serving {translator.config.method} (step {translator.step}) at http://{host}:{port}")
+    run_server(translator, settings, host, port)
 
 
 @app.command()

@@ -7,17 +7,22 @@ from typing import Literal
 
 from pairless.errors import PairlessError
 
-Preprocess = Literal["resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none"]
+Preprocess = Literal["resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none", "zoom_and_patch"]
 
 
 @dataclass
 class DataConfig:
     root: str = ""
     """Folder with trainA/ and trainB/ (and optionally testA/, testB/, testA_gt/)."""
+    data_a: str = ""
+    """Single-image training: the one image of domain A (instead of trainA/ of --data)."""
+    data_b: str = ""
+    """Single-image training: the one image of domain B (instead of trainB/ of --data)."""
     size: int = 256
     """Training crop size in pixels."""
     load_size: int | None = None
-    """Resize target before cropping; None means size * 286 / 256 (286 for a 256 crop)."""
+    """Resize target before cropping; None means size * 286 / 256 (286 for a 256 crop). With zoom_and_patch:
+    the long side the single image is scaled to first; None keeps its own size."""
     preprocess: Preprocess = "resize_and_crop"
     flip: bool = True
     serial: bool = False
@@ -30,6 +35,8 @@ class DataConfig:
     """BtoA swaps the two domains, so a one-way model learns B to A."""
     workers: int = 2
     """Data loader worker processes (0 loads in the training process)."""
+    random_scale_max: float = 3.0
+    """zoom_and_patch (single-image training): each axis is zoomed by a random factor in [1/this, 1]."""
 
     def __post_init__(self):
         if self.size < 8:
@@ -41,6 +48,18 @@ class DataConfig:
                 raise PairlessError(f"--{name.replace('_', '-')} must be 1 or 3, got {getattr(self, name)}")
         if self.workers < 0:
             raise PairlessError(f"--workers must be 0 or more, got {self.workers}")
+        if bool(self.data_a) != bool(self.data_b):
+            raise PairlessError("--data-a and --data-b go together: one image file for each domain")
+        if self.data_a and not self.single_image:
+            raise PairlessError(f"--data-a / --data-b name one image per domain, which needs --preprocess "
+                                f"zoom_and_patch (single-image training, sincut's default), not {self.preprocess}")
+        if self.random_scale_max < 1:
+            raise PairlessError(f"--random-scale-max must be at least 1, got {self.random_scale_max}")
+
+    @property
+    def single_image(self) -> bool:
+        """One image per domain, sampled as many random zooms and patches (SinCUT's data mode)."""
+        return self.preprocess == "zoom_and_patch"
 
     @property
     def resolved_load_size(self) -> int:

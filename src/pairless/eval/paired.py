@@ -26,6 +26,22 @@ def psnr(prediction: Tensor, target: Tensor) -> float:
     return PSNR_CAP_DB if mse == 0 else min(PSNR_CAP_DB, 10 * math.log10(1.0 / mse))
 
 
+def ssim(prediction: Tensor, target: Tensor) -> float:
+    """Structural similarity (Wang et al. 2004: 11x11 Gaussian window, sigma 1.5) of images in [0, 1],
+    through torchmetrics (mean over all pixels, borders reflect-padded); [C, H, W] or [N, C, H, W]."""
+    from torchmetrics.functional.image import structural_similarity_index_measure
+
+    batch = (prediction[None], target[None]) if prediction.ndim == 3 else (prediction, target)
+    return structural_similarity_index_measure(batch[0].double(), batch[1].double(), data_range=1.0).item()
+
+
+def paired_scores(predictions: list[Tensor], targets: list[Tensor]) -> dict[str, float]:
+    """Mean L1, PSNR and SSIM over matched pairs of images in [0, 1] (each pair may have its own size)."""
+    per_pair = [(l1_error(p, t), psnr(p, t), ssim(p, t)) for p, t in zip(predictions, targets)]
+    l1, peak, structure = (float(torch.tensor(column, dtype=torch.float64).mean()) for column in zip(*per_pair))
+    return {"l1": l1, "psnr": peak, "ssim": structure, "count": len(per_pair)}
+
+
 def match_by_stem(predictions: list[Path], references: list[Path], reference_root: Path,
                   prediction_root: Path) -> list[tuple[Path, Path]]:
     """Pair files whose paths relative to their roots are equal up to the extension."""
@@ -40,21 +56,21 @@ def match_by_stem(predictions: list[Path], references: list[Path], reference_roo
 
 
 def score_folders(predictions: str | Path, ground_truth: str | Path) -> dict[str, float]:
-    """Mean L1 and PSNR over images of `predictions` matched by name to images of `ground_truth`."""
+    """Mean L1, PSNR and SSIM over images of `predictions` matched by name to those of `ground_truth`."""
     predictions, ground_truth = Path(predictions), Path(ground_truth)
     pairs = match_by_stem(list_images(predictions), list_images(ground_truth), ground_truth, predictions)
     if not pairs:
         raise PairlessError(f"no images to score in {predictions}")
-    l1, peak = [], []
+    predictions_read, targets = [], []
     for prediction_path, target_path in pairs:
         target = read_image(target_path)
         prediction = read_image(prediction_path, channels=target.shape[0])
         if prediction.shape != target.shape:
             raise PairlessError(f"{prediction_path} is {tuple(prediction.shape[1:])} but its ground truth "
                                 f"{target_path} is {tuple(target.shape[1:])}")
-        l1.append(l1_error(prediction, target))
-        peak.append(psnr(prediction, target))
-    return {"l1": float(torch.tensor(l1).mean()), "psnr": float(torch.tensor(peak).mean()), "count": len(pairs)}
+        predictions_read.append(prediction)
+        targets.append(target)
+    return paired_scores(predictions_read, targets)
 
 
 def translate_and_score(translator, data_dir: str | Path, out_dir: str | Path, direction: str = "AtoB") -> dict:

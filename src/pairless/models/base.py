@@ -70,6 +70,11 @@ class TranslationModel(nn.Module):
     def load_training_state(self, state: dict[str, Tensor]) -> None:
         del state
 
+    def after_optimizer_step(self, group: str) -> None:
+        """Called right after optimiser `group` stepped: the place for parameter constraints
+        (e.g. clipping a critic's weights or a normalisation's mixing ratio)."""
+        del group
+
     def input_channels(self, direction: str) -> int:
         self.check_direction(direction)
         return self.channels_a if direction == "AtoB" else self.channels_b
@@ -83,6 +88,24 @@ class TranslationModel(nn.Module):
             raise PairlessError(
                 f"--direction {direction} is not available: this model translates {' and '.join(self.directions)}"
             )
+
+
+class CycleTranslationModel(TranslationModel):
+    """Models with a generator per direction, `G_AB` and `G_BA` (CycleGAN, DualGAN, DiscoGAN): translation
+    both ways and sample grids that show each image's round trip."""
+
+    directions: ClassVar[tuple[str, ...]] = DIRECTIONS
+    G_AB: nn.Module
+    G_BA: nn.Module
+
+    def translate(self, images: Tensor, direction: str = "AtoB") -> Tensor:
+        self.check_direction(direction)
+        return self.G_AB(images) if direction == "AtoB" else self.G_BA(images)
+
+    def visuals(self, batch: dict[str, Tensor]) -> list[dict[str, Tensor]]:
+        fake_b, fake_a = self.G_AB(batch["A"]), self.G_BA(batch["B"])
+        return [{"real_A": batch["A"], "fake_B": fake_b, "rec_A": self.G_BA(fake_b)},
+                {"real_B": batch["B"], "fake_A": fake_a, "rec_B": self.G_AB(fake_a)}]
 
 
 @contextmanager

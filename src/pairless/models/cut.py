@@ -16,6 +16,7 @@ from pairless.errors import PairlessError
 from pairless.losses.adversarial import GanMode, discriminator_loss, generator_loss
 from pairless.models.base import OptimizerGroup, TranslationModel, Updater, frozen, same_channels_or_warn
 from pairless.models.contrastive import PatchNCEOptions, check_nce_layers, sampled_patch_nce
+from pairless.models.feature_losses import FeatureLossOptions, feature_losses
 from pairless.models.registry import register
 from pairless.nn.init import InitScheme, init_weights
 from pairless.nn.patch_sampler import PatchSampleMLP
@@ -24,7 +25,7 @@ from pairless.nn.resnet_generator import ResnetGenerator
 
 
 @dataclass
-class CUTConfig(PatchNCEOptions):
+class CUTConfig(FeatureLossOptions, PatchNCEOptions):
     width: int = 64
     """Base channel count of generator (ngf) and discriminator (ndf)."""
     n_blocks: int | None = None
@@ -78,14 +79,15 @@ class CUTModel(TranslationModel):
 
         with frozen(self.D):
             loss_gan = c.lambda_gan * generator_loss(c.gan_mode, self.D(fake_b))
+            extra = feature_losses(c, self.D, real_b, fake_b)
         keys_a = self.G(real_a, c.nce_layers, encode_only=True) if flipped else [f[:n] for f in features]
         loss_nce = self.patch_nce(fake_b, keys_a, flipped)
-        losses = {"D": loss_d, "G_gan": loss_gan, "nce": loss_nce}
+        losses = {"D": loss_d, "G_gan": loss_gan, "nce": loss_nce} | extra
         loss_nce_total = loss_nce
         if self.use_nce_idt:
             losses["nce_idt"] = self.patch_nce(output[n:], [f[n:] for f in features], flipped=False)
             loss_nce_total = 0.5 * (loss_nce + losses["nce_idt"])
-        loss_g = loss_gan + c.lambda_nce * loss_nce_total
+        loss_g = loss_gan + c.lambda_nce * loss_nce_total + sum(extra.values())
         updater.step(loss_g, "G")
         losses["G"] = loss_g
         return losses

@@ -10,7 +10,8 @@ from torch import Tensor
 from pairless.errors import PairlessError
 from pairless.losses.adversarial import GanMode, discriminator_loss, generator_loss
 from pairless.losses.reconstruction import cycle_loss, identity_loss
-from pairless.models.base import OptimizerGroup, TranslationModel, Updater, frozen, same_channels_or_warn
+from pairless.models.base import OptimizerGroup, CycleTranslationModel, Updater, frozen, same_channels_or_warn
+from pairless.models.feature_losses import FeatureLossOptions, feature_losses
 from pairless.models.image_pool import ImagePool
 from pairless.models.registry import register
 from pairless.nn.init import InitScheme, init_weights
@@ -19,7 +20,7 @@ from pairless.nn.resnet_generator import ResnetGenerator
 
 
 @dataclass
-class CycleGANConfig:
+class CycleGANConfig(FeatureLossOptions):
     width: int = 64
     n_blocks: int | None = None
     """Residual blocks; None picks 9 for crops of 256 px and more, 6 below."""
@@ -34,12 +35,12 @@ class CycleGANConfig:
     init_gain: float = 0.02
 
     def __post_init__(self):
+        super().__post_init__()
         if self.width < 1 or (self.n_blocks or 0) < 0 or self.pool_size < 0:
             raise PairlessError("--width must be at least 1, --n-blocks and --pool-size at least 0")
 
 
-class CycleGANModel(TranslationModel):
-    directions = ("AtoB", "BtoA")
+class CycleGANModel(CycleTranslationModel):
 
     def __init__(self, config: CycleGANConfig, channels_a: int = 3, channels_b: int = 3):
         super().__init__(config, channels_a, channels_b)
@@ -73,9 +74,11 @@ class CycleGANModel(TranslationModel):
         with frozen(self.D_A, self.D_B):
             loss_gan_ab = generator_loss(c.gan_mode, self.D_B(fake_b))
             loss_gan_ba = generator_loss(c.gan_mode, self.D_A(fake_a))
+            extra = (feature_losses(c, self.D_B, real_b, fake_b, "_B")
+                     | feature_losses(c, self.D_A, real_a, fake_a, "_A"))
         loss_cycle = c.lambda_cycle * (cycle_loss(rec_a, real_a) + cycle_loss(rec_b, real_b))
-        loss_g = loss_gan_ab + loss_gan_ba + loss_cycle
-        losses = {"G_gan_AB": loss_gan_ab, "G_gan_BA": loss_gan_ba, "cycle": loss_cycle}
+        loss_g = loss_gan_ab + loss_gan_ba + loss_cycle + sum(extra.values())
+        losses = {"G_gan_AB": loss_gan_ab, "G_gan_BA": loss_gan_ba, "cycle": loss_cycle} | extra
         if self.use_idt:
             weight = c.lambda_cycle * c.lambda_idt
             losses["idt"] = weight * (identity_loss(idt_b, real_b) + identity_loss(idt_a, real_a))
@@ -86,15 +89,6 @@ class CycleGANModel(TranslationModel):
         loss_d_a = 0.5 * discriminator_loss(c.gan_mode, self.D_A(real_a), self.D_A(self.pool_A.query(fake_a)))
         updater.step(loss_d_a + loss_d_b, "D")
         return losses | {"G": loss_g, "D_A": loss_d_a, "D_B": loss_d_b}
-
-    def translate(self, images: Tensor, direction: str = "AtoB") -> Tensor:
-        self.check_direction(direction)
-        return self.G_AB(images) if direction == "AtoB" else self.G_BA(images)
-
-    def visuals(self, batch: dict[str, Tensor]) -> list[dict[str, Tensor]]:
-        fake_b, fake_a = self.G_AB(batch["A"]), self.G_BA(batch["B"])
-        return [{"real_A": batch["A"], "fake_B": fake_b, "rec_A": self.G_BA(fake_b)},
-                {"real_B": batch["B"], "fake_A": fake_a, "rec_B": self.G_AB(fake_a)}]
 
     def training_state(self) -> dict[str, Tensor]:
         return {"pool_A": self.pool_A.state(), "pool_B": self.pool_B.state()}

@@ -25,6 +25,7 @@ from pairless.losses.reconstruction import identity_loss
 from pairless.losses.similarity import similarity_loss
 from pairless.models.base import OptimizerGroup, TranslationModel, Updater, frozen, same_channels_or_warn
 from pairless.models.contrastive import PatchNCEOptions, SampledPatchNCE, check_nce_layers, sampled_patch_nce
+from pairless.models.feature_losses import FeatureLossOptions, feature_losses
 from pairless.models.image_pool import ImagePool
 from pairless.models.registry import register
 from pairless.nn.init import InitScheme, init_weights
@@ -35,7 +36,7 @@ from pairless.nn.similarity import SimilarityProjector, stack_patch_samples
 
 
 @dataclass
-class DCLConfig(PatchNCEOptions):
+class DCLConfig(FeatureLossOptions, PatchNCEOptions):
     nce_layers: tuple[int, ...] = (4, 8, 12, 16)
     width: int = 64
     n_blocks: int | None = None
@@ -110,13 +111,15 @@ class DCLModel(TranslationModel):
 
         with frozen(self.D_A, self.D_B):
             loss_gan = generator_loss(c.gan_mode, self.D_B(fake_b)) + generator_loss(c.gan_mode, self.D_A(fake_a))
+            extra = (feature_losses(c, self.D_B, real_b, fake_b, "_B")
+                     | feature_losses(c, self.D_A, real_a, fake_a, "_A"))
         need_key_grad = c.lambda_sim > 0
         nce_ab = sampled_patch_nce(self.G_BA(fake_b, c.nce_layers, encode_only=True), [f[:n] for f in feats_ab],
                                    self.F_B, self.F_A, c, keys_need_grad=need_key_grad)
         nce_ba = sampled_patch_nce(self.G_AB(fake_a, c.nce_layers, encode_only=True), [f[:n] for f in feats_ba],
                                    self.F_A, self.F_B, c, keys_need_grad=need_key_grad)
         losses = {"D_A": loss_d_a, "D_B": loss_d_b, "G_gan": loss_gan, "nce_AB": nce_ab.loss,
-                  "nce_BA": nce_ba.loss}
+                  "nce_BA": nce_ba.loss} | extra
         total = c.lambda_gan * loss_gan + c.lambda_nce * (nce_ab.loss + nce_ba.loss)
         if self.use_idt:
             losses["idt"] = identity_loss(idt_b, real_b) + identity_loss(idt_a, real_a)
@@ -124,7 +127,7 @@ class DCLModel(TranslationModel):
         if c.lambda_sim > 0:
             losses["sim"] = self.similarity(nce_ab, nce_ba, n)
             total = total + c.lambda_sim * losses["sim"]
-        losses["G"] = 0.5 * total
+        losses["G"] = 0.5 * total + sum(extra.values())
         updater.step(losses["G"], "G", "F")
         return losses
 

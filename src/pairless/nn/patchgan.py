@@ -31,6 +31,15 @@ class PatchDiscriminator(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return self.layers(x)
 
+    def features(self, x: Tensor) -> list[Tensor]:
+        """The activation after each LeakyReLU: the intermediate features for feature matching and MMD."""
+        features = []
+        for layer in self.layers[:-1]:
+            x = layer(x)
+            if isinstance(layer, nn.LeakyReLU):
+                features.append(x)
+        return features
+
 
 def _down(c_in: int, c_out: int, antialias: bool, norm: bool) -> list[nn.Module]:
     stride = 1 if antialias else 2

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from torch import Tensor, nn
 
 from pairless.nn.antialias import BlurDownsample, BlurUpsample
+from pairless.nn.taps import forward_with_taps
 
 
 def instance_norm(channels: int) -> nn.Module:
@@ -69,23 +70,8 @@ class ResnetGenerator(nn.Module):
         self.layers = nn.Sequential(*layers)
 
     def forward(self, x: Tensor, feature_layers: Sequence[int] = (), encode_only: bool = False):
-        """The translation; with `feature_layers`, also the outputs of those layers from the same pass.
-
-        Returns the image, or `(image, features)`, or only `features` when `encode_only` (the pass then
-        stops after the last requested layer).
-        """
-        if not feature_layers:
-            return self.layers(x)
-        wanted = set(feature_layers)
-        last = max(wanted)
-        features = []
-        for index, layer in enumerate(self.layers):
-            x = layer(x)
-            if index in wanted:
-                features.append(x)
-            if encode_only and index == last:
-                return features
-        return x, features
+        """See `forward_with_taps`: the image, `(image, features)` or, with `encode_only`, the features."""
+        return forward_with_taps(self.layers, x, feature_layers, encode_only)
 
     def feature_channels(self, feature_layers: Sequence[int]) -> list[int]:
         """Channel count of each requested layer's output (for building the patch heads up front)."""

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from pairless.errors import PairlessError
+from pairless.eval.ranking import check_metric
 
 
 @dataclass
@@ -29,6 +30,12 @@ class TrainConfig:
     save_every: int = 1000
     keep_last: int = 3
     """How many step-numbered checkpoints to keep besides latest."""
+    eval_every: int = 0
+    """Evaluate on held-out test images every N iterations and keep best.safetensors (0: off)."""
+    eval_images: int = 50
+    """Held-out images per domain used by --eval-every."""
+    eval_metric: str = "fid_local"
+    """The metric best.safetensors is chosen by (fid_local, kid_local, domain_score, l1, psnr, ssim, ...)."""
 
     def __post_init__(self):
         positive = {"batch_size": self.batch_size, "log_every": self.log_every,
@@ -42,5 +49,10 @@ class TrainConfig:
             raise PairlessError(f"--decay-fraction must be in [0, 1], got {self.decay_fraction}")
         if self.lr <= 0:
             raise PairlessError(f"--lr must be positive, got {self.lr}")
+        if self.eval_every < 0:
+            raise PairlessError(f"--eval-every must be 0 (off) or more, got {self.eval_every}")
+        if self.eval_images < 2:
+            raise PairlessError(f"--eval-images must be at least 2, got {self.eval_images}")
+        check_metric(self.eval_metric)
         if self.keep_last < 0:
             raise PairlessError(f"--keep-last must be 0 or more, got {self.keep_last}")

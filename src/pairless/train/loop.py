@@ -14,10 +14,16 @@ from torch.utils.data import DataLoader, Sampler
 
 from pairless.config import RunConfig
 from pairless.devices import resolve_device
-from pairless.data.unpaired import UnpairedImageFolder, load_preview_batch
+from pairless.data.unpaired import UnpairedImageFolder
 from pairless.errors import PairlessError
-from pairless.train.checkpoint import STATE, WEIGHTS, build_model, read_state, read_weights, save_checkpoint
-from pairless.train.monitor import Monitor
+from pairless.train.checkpoint import (STATE, WEIGHTS, atomic_write, build_model, read_state, read_weights,
+                                       save_checkpoint, weights_bytes)
+from pairless.train.datasets import data_kind, fit_config_to_data, open_labelled, preview_batch
+from pairless.train.diagnostics import collect_diagnostics
+from pairless.train.distributed import (SINGLE, ProcessGroup, agree_to_stop, barrier, broadcast_from_main,
+                                        join_process_group, leave_process_group)
+from pairless.train.evaluation import BEST, TrainingEvaluator
+from pairless.train.monitor import Monitor, SilentMonitor
 from pairless.train.optim import Optimizers, lr_multiplier
 
 PREVIEW_IMAGES = 4
@@ -124,29 +130,42 @@ def train(cfg: RunConfig, run_dir: str | Path, resume: bool = False, quiet: bool
     schedule, as Ctrl-C does: a later resume continues exactly.
     """
     run_dir = Path(run_dir)
+    group, device = join_process_group(resolve_device(cfg.train.device))
+    try:
+        return _train(cfg, run_dir, resume, quiet, stop_at, group, device)
+    finally:
+        leave_process_group()
+
+
+def _train(cfg: RunConfig, run_dir: Path, resume: bool, quiet: bool, stop_at: int | None, group: ProcessGroup,
+           device: torch.device) -> TrainResult:
     prepare_run_dir(run_dir, resume)
-    device = resolve_device(cfg.train.device)
+    barrier(group)  # no rank may see rank 0's first files as "a run already there"
     torch.manual_seed(cfg.train.seed)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
         torch.set_float32_matmul_precision("high")
     dataset = open_dataset(cfg)
-    cfg = cfg.resolved()
+    cfg = fit_config_to_data(cfg, dataset).resolved()
     cfg = replace(cfg, train=replace(cfg.train, steps=total_steps(cfg, len(dataset))))
     model = build_model(cfg).to(device)
-    optimizers = Optimizers(model, cfg.train, device.type, cfg.train.precision)
+    optimizers = Optimizers(model, cfg.train, device.type, cfg.train.precision, group)
     step = _restore(run_dir, model, optimizers, device) if resume else 0
+    broadcast_from_main(model, group)
     if step >= cfg.train.steps:
         return TrainResult(run_dir, step, cfg.train.steps, False, {})
-    cfg.save(run_dir / "config.yaml")
-    loader = DataLoader(dataset, batch_sampler=StepBatchSampler(step, cfg.train.steps, cfg.train.batch_size),
+    if group.is_main:
+        cfg.save(run_dir / "config.yaml")
+    sampler = StepBatchSampler(step, cfg.train.steps, cfg.train.batch_size, group.rank, group.world_size)
+    loader = DataLoader(dataset, batch_sampler=sampler,
                         num_workers=cfg.data.workers, pin_memory=device.type == "cuda",
                         worker_init_fn=_ignore_sigint, generator=torch.Generator().manual_seed(0))
-    preview = {k: v.to(device) for k, v in load_preview_batch(cfg.data, PREVIEW_IMAGES).items()}
-    monitor = Monitor(run_dir, step, cfg.train.steps, quiet=quiet)
+    preview = {k: v.to(device) for k, v in preview_batch(cfg, dataset, PREVIEW_IMAGES).items()}
+    monitor = Monitor(run_dir, step, cfg.train.steps, quiet=quiet) if group.is_main else SilentMonitor()
     try:
+        evaluator = _evaluator(cfg, run_dir, device, monitor, resume) if group.is_main else None
         step, interrupted = _run_steps(cfg, run_dir, model, optimizers, loader, preview, monitor, device,
-                                       step, stop_at)
+                                       step, stop_at, evaluator, group)
         if step < cfg.train.steps:
             monitor.message(f"stopped at step {step}/{cfg.train.steps}; saved {run_dir / WEIGHTS}. "
                             f"Continue with: pairless train --resume {run_dir}")
@@ -155,7 +174,13 @@ def train(cfg: RunConfig, run_dir: str | Path, resume: bool = False, quiet: bool
     return TrainResult(run_dir, step, cfg.train.steps, interrupted, monitor.last)
 
 
-def open_dataset(cfg: RunConfig) -> UnpairedImageFolder:
+def open_dataset(cfg: RunConfig):
+    if data_kind(cfg.method) == "labelled":
+        return open_labelled(cfg)
+    if cfg.data.single_image:
+        from pairless.data.single_image import SingleImagePair
+
+        return SingleImagePair(cfg.data, seed=cfg.train.seed, batch_size=cfg.train.batch_size)
     dataset = UnpairedImageFolder(cfg.data, seed=cfg.train.seed)
     if cfg.train.batch_size > 1 and not dataset.fixed_shape:
         raise PairlessError(f"--batch-size {cfg.train.batch_size} needs images of one size, but "
@@ -164,8 +189,18 @@ def open_dataset(cfg: RunConfig) -> UnpairedImageFolder:
     return dataset
 
 
+def _evaluator(cfg: RunConfig, run_dir: Path, device, monitor: Monitor, resume: bool) -> TrainingEvaluator | None:
+    if not cfg.train.eval_every:
+        return None
+    evaluator = TrainingEvaluator(cfg, device, log=monitor.message)
+    if resume:
+        evaluator.best = read_state(run_dir / STATE).get("best")
+    return evaluator
+
+
 def _run_steps(cfg: RunConfig, run_dir: Path, model, optimizers: Optimizers, loader, preview, monitor: Monitor,
-               device: torch.device, step: int, stop_at: int | None) -> tuple[int, bool]:
+               device: torch.device, step: int, stop_at: int | None, evaluator: TrainingEvaluator | None,
+               group: ProcessGroup = SINGLE) -> tuple[int, bool]:
     """Iterate until the end of the schedule, `stop_at` or Ctrl-C; checkpoints on the way and at the end.
     Returns the step reached and whether Ctrl-C stopped it."""
     t, total = cfg.train, cfg.train.steps
@@ -178,26 +213,50 @@ def _run_steps(cfg: RunConfig, run_dir: Path, model, optimizers: Optimizers, loa
                 losses = model.train_step(inputs, optimizers)
             optimizers.end_iteration()
             step += 1
-            monitor.add_losses(losses)
-            if step % t.log_every == 0 or step == total:
-                monitor.log(step, t.lr * lr_multiplier(step - 1, total, t.decay_fraction))
-            else:
-                monitor.advance(step)
-            if step % t.sample_every == 0 or step == total:
-                _save_samples(model, preview, monitor, step, device, t.precision)
+            if group.is_main:
+                _report_progress(cfg, model, losses, preview, monitor, step, device)
+            if evaluator and (step % t.eval_every == 0 or step == total):
+                _evaluate(evaluator, model, cfg, step, run_dir, monitor, device)
+            requests["stop"] = agree_to_stop(requests["stop"], group, device)
             if requests["stop"] or step == stop_at:
                 break
             if step % t.save_every == 0 and step < total:
-                _save(run_dir, model, cfg, step, optimizers, device)
+                _save(run_dir, model, cfg, step, optimizers, device, evaluator, group)
                 saved_step = step
         if step > saved_step:
-            _save(run_dir, model, cfg, step, optimizers, device)
+            _save(run_dir, model, cfg, step, optimizers, device, evaluator, group)
     return step, requests["stop"] and step < total
 
 
-def _save(run_dir: Path, model, cfg: RunConfig, step: int, optimizers: Optimizers, device) -> None:
-    state = {**optimizers.state_dict(), "rng": rng_state(device)}
-    save_checkpoint(run_dir, model, cfg, step, state, cfg.train.keep_last)
+def _report_progress(cfg: RunConfig, model, losses: dict, preview, monitor: Monitor, step: int, device) -> None:
+    """Losses, diagnostics and the progress bar; sample grids on their schedule."""
+    t, total = cfg.train, cfg.train.steps
+    monitor.add_losses(losses)
+    if step % t.log_every == 0 or step == total:
+        lr = t.lr * lr_multiplier(step - 1, total, t.decay_fraction)
+        monitor.log(step, lr, collect_diagnostics(model, preview))
+    else:
+        monitor.advance(step)
+    if step % t.sample_every == 0 or step == total:
+        _save_samples(model, preview, monitor, step, device, t.precision)
+
+
+def _save(run_dir: Path, model, cfg: RunConfig, step: int, optimizers: Optimizers, device,
+          evaluator: TrainingEvaluator | None, group: ProcessGroup) -> None:
+    """Rank 0 writes (all replicas are identical); the others wait so nobody runs ahead of a checkpoint."""
+    if group.is_main:
+        state = {**optimizers.state_dict(), "rng": rng_state(device), "best": evaluator.best if evaluator else None}
+        save_checkpoint(run_dir, model, cfg, step, state, cfg.train.keep_last)
+    barrier(group)
+
+
+def _evaluate(evaluator: TrainingEvaluator, model, cfg: RunConfig, step: int, run_dir: Path, monitor: Monitor,
+              device) -> None:
+    with autocast(device, cfg.train.precision):
+        metrics = evaluator(model)
+    monitor.log_eval(step, metrics)
+    if evaluator.improved(metrics, step):
+        atomic_write(run_dir / BEST, weights_bytes(model, cfg, step))
 
 
 def _restore(run_dir: Path, model, optimizers: Optimizers, device) -> int:

@@ -76,18 +76,22 @@ class Monitor:
             self.sums[name] = self.sums[name] + value if name in self.sums else value
         self.count += 1
 
-    def log(self, step: int, lr: float) -> None:
-        """Write the mean losses since the last log step (step = iterations completed)."""
+    def log(self, step: int, lr: float, scalars: dict[str, float] | None = None) -> None:
+        """Write the mean losses since the last log step (step = iterations completed) and `scalars`
+        measured now (e.g. `diag/...` diagnostics), which TensorBoard shows under their own names."""
         if not self.count:
             return
+        scalars = scalars or {}
         self.last = {name: float(total) / self.count for name, total in self.sums.items()}
         self.sums, self.count = {}, 0
         for name, value in self.last.items():
             self.writer.add_scalar(f"loss/{name}", value, step)
         self.writer.add_scalar("lr", lr, step)
+        for name, value in scalars.items():
+            self.writer.add_scalar(name, value, step)
         elapsed = time.perf_counter() - self.started
         rate = (step - self.start_step) / elapsed if elapsed > 0 else 0.0
-        record = {"step": step, "lr": lr, "it_per_s": round(rate, 3), **self.last}
+        record = {"step": step, "lr": lr, "it_per_s": round(rate, 3), **self.last, **scalars}
         self.metrics_file.write(json.dumps(record) + "\n")
         self.metrics_file.flush()
         summary = " ".join(f"{k} {v:.3f}" for k, v in self.last.items())
@@ -95,6 +99,16 @@ class Monitor:
             self.progress.update(self.task, completed=step, rate=f"{rate:.2f} it/s", losses=summary)
         elif not self.quiet:
             self.console.print(f"step {step}/{self.total_steps}  {rate:.2f} it/s  {summary}", highlight=False)
+
+    def log_eval(self, step: int, metrics: dict[str, float]) -> None:
+        """Evaluation results: TensorBoard `eval/...`, a `{"step", "eval": {...}}` line in metrics.jsonl."""
+        for name, value in metrics.items():
+            self.writer.add_scalar(f"eval/{name}", value, step)
+        self.metrics_file.write(json.dumps({"step": step, "eval": metrics}) + "\n")
+        self.metrics_file.flush()
+        if not self.quiet:
+            shown = {k: v for k, v in metrics.items() if not k.endswith("_std") and k != "mode_collapse"}
+            self.message(f"eval at step {step}: " + "  ".join(f"{k} {v:.4g}" for k, v in shown.items()))
 
     def advance(self, step: int) -> None:
         if self.progress:
@@ -117,3 +131,15 @@ class Monitor:
         self.writer.close()
         self.metrics_file.close()
         sys.stderr.flush()
+
+
+class SilentMonitor:
+    """What ranks other than 0 of a multi-process run use: they log, show and write nothing."""
+
+    last: dict[str, float] = {}
+
+    def message(self, text: str) -> None:
+        del text
+
+    def close(self) -> None:
+        pass

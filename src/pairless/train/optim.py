@@ -9,6 +9,7 @@ from torch import Tensor
 
 from pairless.models.base import OptimizerGroup, TranslationModel
 from pairless.train.config import TrainConfig
+from pairless.train.distributed import SINGLE, ProcessGroup, average_gradients
 
 
 def lr_multiplier(step: int, total_steps: int, decay_fraction: float) -> float:
@@ -33,7 +34,10 @@ def build_optimizer(model: TranslationModel, group: OptimizerGroup, cfg: TrainCo
 class Optimizers:
     """The model's optimisers; implements the `Updater` the models call for backward + step."""
 
-    def __init__(self, model: TranslationModel, cfg: TrainConfig, device_type: str, precision: str):
+    def __init__(self, model: TranslationModel, cfg: TrainConfig, device_type: str, precision: str,
+                 process_group: ProcessGroup = SINGLE):
+        self.model = model
+        self.process_group = process_group
         self.groups = {g.name: build_optimizer(model, g, cfg) for g in model.optimizer_groups()}
         self.base_lrs = {name: opt.param_groups[0]["lr"] for name, opt in self.groups.items()}
         self.device_type = device_type
@@ -46,11 +50,14 @@ class Optimizers:
         # Backward runs outside autocast (the forward pass may have run inside it).
         with torch.autocast(self.device_type, enabled=False) if self.device_type != "mps" else nullcontext():
             (self.scaler.scale(loss) if self.scaler else loss).backward()
-        for opt in optimizers:
+        average_gradients((p for opt in optimizers for g in opt.param_groups for p in g["params"]),
+                          self.process_group)
+        for name, opt in zip(groups, optimizers):
             if self.scaler:
                 self.scaler.step(opt)
             else:
                 opt.step()
+            self.model.after_optimizer_step(name)
 
     def end_iteration(self) -> None:
         if self.scaler:

@@ -1,0 +1,64 @@
+"""Attention heat-maps of models that have them (U-GAT-IT): where the generator looked, over the input.
+
+`pairless translate CKPT IMAGES --out DIR --attention` writes one PNG per input under DIR/attention/: the
+generator's CAM heat-map (channel sum of its attended features, min-max normalised per image) coloured
+with the jet colour map and blended half-and-half over the input image.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from pairless.data.images import read_image, save_image
+from pairless.data.transforms import pad_to_multiple
+from pairless.errors import PairlessError
+from pairless.nn.ugatit import heatmap_image
+from pairless.translator import Translator, collect_inputs
+
+OVERLAY_OPACITY = 0.5
+
+
+def check_attention(translator: Translator) -> None:
+    if not hasattr(translator.model, "translate_with_attention"):
+        raise PairlessError(f"--attention: the '{translator.config.method}' model has no attention maps "
+                            "(U-GAT-IT models have them)")
+
+
+@torch.inference_mode()
+def attention_maps(translator: Translator, batch: Tensor, direction: str = "AtoB") -> Tensor:
+    """[N, C, H, W] in [0, 1] -> the generator's heat-maps [N, 1, H, W] in [0, 1], any H and W."""
+    check_attention(translator)
+    model = translator.model
+    model.check_direction(direction)
+    height, width = batch.shape[-2:]
+    padded = pad_to_multiple(batch.to(translator.device, torch.float32), model.size_multiple)
+    heatmap = model.translate_with_attention(padded * 2 - 1, direction).heatmap
+    return heatmap_image(heatmap, padded.shape[-2:])[..., :height, :width]
+
+
+def overlay(image: Tensor, heat: Tensor) -> Tensor:
+    """Blend a heat-map [1, H, W] in [0, 1], coloured with the jet map, over an image [C, H, W]."""
+    from matplotlib import colormaps
+
+    colours = torch.from_numpy(colormaps["jet"](heat[0].cpu().numpy())[..., :3]).permute(2, 0, 1).float()
+    rgb = image.cpu().float().expand(3, -1, -1)
+    return (1 - OVERLAY_OPACITY) * rgb + OVERLAY_OPACITY * colours
+
+
+def write_attention_maps(translator: Translator, inputs: Iterable[str | Path], out_dir: str | Path,
+                         direction: str = "AtoB") -> list[Path]:
+    """One PNG per input image (folder structure kept) under `out_dir`; returns the written paths."""
+    check_attention(translator)
+    channels = translator.model.input_channels(direction)
+    written = []
+    for source, relative in collect_inputs(inputs):
+        image = read_image(source, channels)
+        heat = attention_maps(translator, image[None], direction)[0]
+        target = Path(out_dir) / relative.with_suffix(".png")
+        save_image(overlay(image, heat), target)
+        written.append(target)
+    return written

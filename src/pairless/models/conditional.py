@@ -1,0 +1,223 @@
+"""Class-conditional GANs: ACGAN, ProjGAN and ContraGAN on one backbone (StudioGAN's comparison setting).
+
+All three train a class-conditional generator (conditional batch norm) against a spectrally normalised
+discriminator with the hinge loss; they differ only in how the discriminator uses the label:
+
+- `acgan` (Odena et al.): an auxiliary classifier on D's features; D adds its cross-entropy on real images,
+  G on its own images (StudioGAN's form: D does not learn the classes from generated images).
+- `projgan` (Miyato & Koyama): D's logit gets the projection <embed(y), phi(x)>.
+- `contragan` (Kang & Park): D's features are projected and compared with each other and with class proxies
+  by the 2C loss (losses/conditional.py); D minimises it on real images, G on generated ones.
+
+Fake labels are drawn uniformly. With `ema`, an exponential moving average of G's weights (its batch-norm
+statistics copied) is kept beside G and used for sample grids and `pairless generate`.
+These models train on labelled images (`data_kind = "labelled"`, see data/labelled.py), not on unpaired
+domains, and have no translate(): they generate from class labels.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from pairless.errors import PairlessError
+from pairless.losses.adversarial import discriminator_loss, generator_loss
+from pairless.losses.conditional import conditional_contrastive_loss
+from pairless.models.base import OptimizerGroup, Updater, frozen
+from pairless.models.registry import register
+from pairless.nn.conditional import SIZES, Backbone, ConditionalDiscriminator, ConditionalGenerator, HeadKind
+
+GRID_SAMPLES = 8
+"""Columns of generated samples per class in the training sample grids."""
+
+
+@dataclass
+class ConditionalGANConfig:
+    backbone: Backbone = "resnet"
+    """dcgan (32 px) or resnet (32 or 64 px)."""
+    width: int = 64
+    """Base channel count: the 32 px ResNet G has 4 x width channels, D 2 x width (SNGAN's 256/128 at 64)."""
+    z_dim: int = 128
+    """Length of the noise vector."""
+    embed_dim: int = 512
+    """ContraGAN: size of the projected embeddings and class proxies (the paper's 512 on CIFAR-10)."""
+    temperature: float = 1.0
+    """ContraGAN: temperature of the 2C loss."""
+    lambda_cond: float = 1.0
+    """Weight of the conditioning loss (ACGAN cross-entropy, ContraGAN 2C); ProjGAN has none."""
+    g_spectral_norm: bool = False
+    """Spectral norm in the generator too (the discriminator always has it)."""
+    ema: bool = False
+    """Keep an exponential moving average of the generator's weights for sampling."""
+    ema_decay: float = 0.9999
+    ema_start: int = 1000
+    """Generator updates before averaging starts (until then the average copies G)."""
+    holdout: float = 0.05
+    """Fraction of each class never trained on: the discriminator diagnostics compare it with training images."""
+    num_classes: int | None = None
+    """None: the number of classes found in the data (set by the trainer)."""
+    image_size: int | None = None
+    """Set by the trainer from --size."""
+
+    def __post_init__(self):
+        positive = {"width": self.width, "z_dim": self.z_dim, "embed_dim": self.embed_dim}
+        for name, value in positive.items():
+            if value < 1:
+                raise PairlessError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+        if self.temperature <= 0:
+            raise PairlessError(f"--temperature must be positive, got {self.temperature}")
+        if self.lambda_cond < 0:
+            raise PairlessError(f"--lambda-cond must be 0 or more, got {self.lambda_cond}")
+        if not 0 <= self.ema_decay < 1:
+            raise PairlessError(f"--ema-decay must be in [0, 1), got {self.ema_decay}")
+        if self.ema_start < 0:
+            raise PairlessError(f"--ema-start must be 0 or more, got {self.ema_start}")
+        if not 0 <= self.holdout < 1:
+            raise PairlessError(f"--holdout must be in [0, 1), got {self.holdout}")
+        if self.num_classes is not None and self.num_classes < 2:
+            raise PairlessError(f"--num-classes must be at least 2, got {self.num_classes}")
+        if self.image_size is not None and self.image_size not in SIZES[self.backbone]:
+            sizes = " or ".join(map(str, SIZES[self.backbone]))
+            raise PairlessError(f"--size {self.image_size}: the {self.backbone} backbone is built for {sizes} px "
+                                f"(choose --size {sizes} or another --backbone)")
+
+
+class ConditionalGAN(nn.Module):
+    """Generator G, discriminator D (with the method's head) and optionally G_ema."""
+
+    data_kind: ClassVar[str] = "labelled"
+    head: ClassVar[HeadKind]
+
+    def __init__(self, config: ConditionalGANConfig, channels: int = 3, _second_domain_channels: int | None = None):
+        """`channels` of the images; the trainer passes a second domain's count, which does not apply here."""
+        super().__init__()
+        if config.num_classes is None or config.image_size is None:
+            raise PairlessError("the number of classes and the image size come from the data: train through "
+                                "pairless.train.loop.train or set --num-classes and --image-size")
+        self.config, self.channels = config, channels
+        c = config
+        self.G = ConditionalGenerator(c.backbone, c.image_size, channels, c.num_classes, c.width, c.z_dim,
+                                      c.g_spectral_norm)
+        self.D = ConditionalDiscriminator(c.backbone, self.head, c.image_size, channels, c.num_classes, c.width,
+                                          c.embed_dim)
+        if c.ema:
+            self.G_ema = copy.deepcopy(self.G).requires_grad_(False)
+            self.register_buffer("ema_updates", torch.zeros((), dtype=torch.long))
+
+    @property
+    def num_classes(self) -> int:
+        return self.config.num_classes
+
+    def optimizer_groups(self) -> list[OptimizerGroup]:
+        return [OptimizerGroup("D", ("D",)), OptimizerGroup("G", ("G",))]
+
+    def train_step(self, batch: dict[str, Tensor], updater: Updater) -> dict[str, Tensor]:
+        real, labels = batch["image"], batch["label"]
+        z, fake_labels = self.sample_inputs(len(labels), real.device)
+        with torch.no_grad():
+            fake = self.G(z, fake_labels)
+        out_real, out_fake = self.D(real, labels), self.D(fake, fake_labels)
+        d_adv = discriminator_loss("hinge", out_real["logit"], out_fake["logit"])
+        d_cond = self.condition_loss(out_real, labels)
+        updater.step(d_adv + self.config.lambda_cond * d_cond, "D")
+
+        z, fake_labels = self.sample_inputs(len(labels), real.device)
+        with frozen(self.D):
+            out = self.D(self.G(z, fake_labels), fake_labels)
+        g_adv = generator_loss("hinge", out["logit"])
+        g_cond = self.condition_loss(out, fake_labels)
+        updater.step(g_adv + self.config.lambda_cond * g_cond, "G")
+        losses = {"D_adv": d_adv, "G_adv": g_adv}
+        if self.head != "projgan":
+            losses |= {"D_cond": d_cond, "G_cond": g_cond}
+        return losses
+
+    def sample_inputs(self, count: int, device: torch.device) -> tuple[Tensor, Tensor]:
+        """Noise and uniformly drawn labels from the global generator (saved with checkpoints)."""
+        z = torch.randn(count, self.config.z_dim, device=device)
+        return z, torch.randint(self.num_classes, (count,), device=device)
+
+    def condition_loss(self, out: dict[str, Tensor], labels: Tensor) -> Tensor:
+        if self.head == "acgan":
+            return F.cross_entropy(out["class_logits"].float(), labels)
+        if self.head == "contragan":
+            return conditional_contrastive_loss(out["embedding"], out["proxy"], labels, self.config.temperature)
+        return out["logit"].new_zeros(())
+
+    def after_optimizer_step(self, group: str) -> None:
+        if group == "G" and self.config.ema:
+            self._update_ema()
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        decay = self.config.ema_decay if int(self.ema_updates) >= self.config.ema_start else 0.0
+        for average, current in zip(self.G_ema.parameters(), self.G.parameters()):
+            average.lerp_(current, 1 - decay)
+        for average, current in zip(self.G_ema.buffers(), self.G.buffers()):
+            average.copy_(current)
+        self.ema_updates += 1
+
+    @property
+    def sampler(self) -> ConditionalGenerator:
+        """The generator to sample from: the moving average when kept."""
+        return self.G_ema if self.config.ema else self.G
+
+    def generate(self, labels: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """Images [N, C, H, W] in [-1, 1] of the classes `labels` [N]; noise from `generator` (CPU) if given."""
+        z = torch.randn(len(labels), self.config.z_dim, generator=generator).to(labels.device)
+        return self.sampler(z, labels)
+
+    def realness(self, images: Tensor, labels: Tensor) -> Tensor:
+        """D's adversarial logit (> 0: judged real)."""
+        return self.D(images, labels)["logit"]
+
+    def discriminator_networks(self) -> dict[str, nn.Module]:
+        return {"D": self.D}
+
+    def visuals(self, batch: dict[str, Tensor]) -> list[dict[str, Tensor]]:
+        """One row per class: a real image, then GRID_SAMPLES generated ones (column j shares its noise)."""
+        labels = batch["label"]
+        generator = torch.Generator().manual_seed(0)
+        noise = torch.randn(GRID_SAMPLES, self.config.z_dim, generator=generator).to(labels.device)
+        row = {"real": batch["real"]}
+        for j in range(GRID_SAMPLES):
+            row[f"sample_{j}"] = self.sampler(noise[j].expand(len(labels), -1), labels)
+        return [row]
+
+    def training_state(self) -> dict[str, Tensor]:
+        return {}
+
+    def load_training_state(self, state: dict[str, Tensor]) -> None:
+        del state
+
+    def translate(self, images: Tensor, direction: str = "AtoB") -> Tensor:
+        raise PairlessError(f"{type(self).__name__} generates images from class labels and translates none: "
+                            f"use `pairless generate CHECKPOINT --class N`")
+
+
+class ACGAN(ConditionalGAN):
+    head = "acgan"
+
+
+class ProjGAN(ConditionalGAN):
+    head = "projgan"
+
+
+class ContraGAN(ConditionalGAN):
+    head = "contragan"
+
+
+PRESET = {"batch_size": 64, "epochs": 100, "decay_fraction": 0.0, "lr": 2e-4, "beta1": 0.5, "beta2": 0.999}
+DATA_PRESET = {"size": 32, "flip": False}
+
+register("acgan", ACGAN, ConditionalGANConfig, train=PRESET, data=DATA_PRESET,
+         description="class-conditional GAN with an auxiliary classifier (labelled images)")
+register("projgan", ProjGAN, ConditionalGANConfig, train=PRESET, data=DATA_PRESET,
+         description="class-conditional GAN with a projection discriminator (labelled images)")
+register("contragan", ContraGAN, ConditionalGANConfig, train=PRESET, data=DATA_PRESET,
+         description="class-conditional GAN with the conditional contrastive 2C loss (labelled images)")

@@ -1,0 +1,129 @@
+"""DualGAN (Yi et al., ICCV 2017): two U-Net translators closing a loop, trained as Wasserstein GANs.
+
+G_AB and G_BA are pix2pix U-Nets; D_A and D_B are PatchGAN critics. Each iteration first takes
+`n_critic` critic steps (on the iteration's batch) with RMSProp, clipping the critics' weights to
+[-clip, clip] after every step (or, with `gradient_penalty` > 0, the WGAN-GP penalty instead), then one
+generator step: -C(fake) both ways plus the L1 reconstruction errors weighted lambda_a and lambda_b.
+
+Paper settings: RMSProp lr 5e-5, clip c in [0.01, 0.1], n_critic 2-4, lambda_U = lambda_V in
+[100, 1000]; the defaults take the low ends. (The authors' released code instead trains a
+cross-entropy GAN with lambda 20, which is not what the paper describes.)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from torch import Tensor
+
+from pairless.errors import PairlessError
+from pairless.losses.reconstruction import cycle_loss
+from pairless.losses.wasserstein import clip_weights, critic_loss, gradient_penalty, wasserstein_generator_loss
+from pairless.models.base import OptimizerGroup, CycleTranslationModel, Updater, frozen
+from pairless.models.feature_losses import FeatureLossOptions, feature_losses
+from pairless.models.registry import register
+from pairless.nn.init import InitScheme, init_weights
+from pairless.nn.patchgan import PatchDiscriminator
+from pairless.nn.unet import UnetGenerator
+
+
+@dataclass
+class DualGANConfig(FeatureLossOptions):
+    width: int = 64
+    """Base channel count of the U-Nets and the critics."""
+    depth: int = 6
+    """U-Net levels: images must be multiples of 2**depth px (6 reaches 1 px at 64 px; pix2pix uses 8 at 256)."""
+    dropout: bool = True
+    """Dropout 0.5 in the three innermost decoder levels while training (pix2pix / DualGAN)."""
+    d_layers: int = 3
+    lambda_a: float = 100.0
+    """Weight of the L1 reconstruction error of domain-A images, A -> B -> A (the paper's lambda_U)."""
+    lambda_b: float = 100.0
+    """Weight of the L1 reconstruction error of domain-B images, B -> A -> B (lambda_V)."""
+    n_critic: int = 2
+    """Critic steps per generator step."""
+    clip: float = 0.01
+    """Critic weights are clamped to [-clip, clip] after each critic step (0 = no clipping)."""
+    gradient_penalty: float = 0.0
+    """WGAN-GP weight; when positive it replaces weight clipping (10 in Gulrajani et al.)."""
+    optimizer: Literal["rmsprop", "adam"] = "rmsprop"
+    init: InitScheme = "normal"
+    init_gain: float = 0.02
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.width < 1 or self.depth < 1 or self.n_critic < 1:
+            raise PairlessError("--width, --depth and --n-critic must be at least 1")
+        if self.clip < 0 or self.gradient_penalty < 0 or self.lambda_a < 0 or self.lambda_b < 0:
+            raise PairlessError("--clip, --gradient-penalty, --lambda-a and --lambda-b must be 0 or more")
+
+
+class DualGANModel(CycleTranslationModel):
+
+    def __init__(self, config: DualGANConfig, channels_a: int = 3, channels_b: int = 3):
+        super().__init__(config, channels_a, channels_b)
+        c = config
+        self.size_multiple = 2 ** c.depth
+        self.G_AB = UnetGenerator(channels_a, channels_b, c.width, c.depth, c.dropout)
+        self.G_BA = UnetGenerator(channels_b, channels_a, c.width, c.depth, c.dropout)
+        self.D_A = without_output_bias(PatchDiscriminator(channels_a, c.width, c.d_layers))
+        self.D_B = without_output_bias(PatchDiscriminator(channels_b, c.width, c.d_layers))
+        for net in (self.G_AB, self.G_BA, self.D_A, self.D_B):
+            init_weights(net, c.init, c.init_gain)
+        self.clip_critics = c.clip > 0 and c.gradient_penalty == 0
+
+    def optimizer_groups(self) -> list[OptimizerGroup]:
+        kind = self.config.optimizer
+        return [OptimizerGroup("G", ("G_AB", "G_BA"), kind=kind), OptimizerGroup("D", ("D_A", "D_B"), kind=kind)]
+
+    def after_optimizer_step(self, group: str) -> None:
+        if group == "D" and self.clip_critics:
+            clip_weights(self.D_A, self.config.clip)
+            clip_weights(self.D_B, self.config.clip)
+
+    def train_step(self, batch: dict[str, Tensor], updater: Updater) -> dict[str, Tensor]:
+        c = self.config
+        real_a, real_b = batch["A"], batch["B"]
+        self.check_size(real_a)
+        fake_b, fake_a = self.G_AB(real_a), self.G_BA(real_b)
+
+        for _ in range(c.n_critic):
+            losses = self.critic_losses(real_a, real_b, fake_a.detach(), fake_b.detach())
+            updater.step(sum(losses.values()), "D")
+
+        with frozen(self.D_A, self.D_B):
+            loss_gan_ab = wasserstein_generator_loss(self.D_B(fake_b))
+            loss_gan_ba = wasserstein_generator_loss(self.D_A(fake_a))
+            extra = (feature_losses(c, self.D_B, real_b, fake_b, "_B")
+                     | feature_losses(c, self.D_A, real_a, fake_a, "_A"))
+        loss_rec_a = c.lambda_a * cycle_loss(self.G_BA(fake_b), real_a)
+        loss_rec_b = c.lambda_b * cycle_loss(self.G_AB(fake_a), real_b)
+        loss_g = loss_gan_ab + loss_gan_ba + loss_rec_a + loss_rec_b + sum(extra.values())
+        updater.step(loss_g, "G")
+        return losses | extra | {"G_gan_AB": loss_gan_ab, "G_gan_BA": loss_gan_ba, "rec_A": loss_rec_a,
+                                 "rec_B": loss_rec_b, "G": loss_g}
+
+    def critic_losses(self, real_a: Tensor, real_b: Tensor, fake_a: Tensor, fake_b: Tensor) -> dict[str, Tensor]:
+        c = self.config
+        losses = {"D_A": critic_loss(self.D_A(real_a), self.D_A(fake_a)),
+                  "D_B": critic_loss(self.D_B(real_b), self.D_B(fake_b))}
+        if c.gradient_penalty > 0:
+            losses["gp"] = c.gradient_penalty * (gradient_penalty(self.D_A, real_a, fake_a)
+                                                 + gradient_penalty(self.D_B, real_b, fake_b))
+        return losses
+
+    def check_size(self, images: Tensor) -> None:
+        if any(side % self.size_multiple for side in images.shape[-2:]):
+            raise PairlessError(f"--size {images.shape[-1]} does not suit the U-Net's --depth {self.config.depth}: "
+                                f"crops must be multiples of {self.size_multiple} px (lower --depth or raise --size)")
+
+
+def without_output_bias(critic: PatchDiscriminator) -> PatchDiscriminator:
+    """A constant added to a Wasserstein critic cancels in every loss (the bias never gets gradient): drop it."""
+    critic.layers[-1].register_parameter("bias", None)
+    return critic
+
+
+register("dualgan", DualGANModel, DualGANConfig, train={"lr": 5e-5, "epochs": 50, "decay_fraction": 0.0},
+         description="DualGAN: two U-Nets in a loop, Wasserstein critics with weight clipping, RMSProp")

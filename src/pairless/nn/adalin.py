@@ -1,0 +1,64 @@
+"""Normalisations of U-GAT-IT that learn how much instance and how much layer normalisation to use.
+
+Both mix the two normalised maps with a learned ratio ρ per channel: ρ·IN(x) + (1 − ρ)·LN(x), where IN
+uses each channel's spatial statistics and LN the statistics over all channels and positions of a sample.
+AdaLIN scales and shifts the mix with γ, β computed from the input image (the decoder's residual blocks);
+ILN learns them as ordinary per-channel parameters (the up-sampling layers). ρ must stay in [0, 1]: call
+`clip_mixing_ratios` after each optimiser step.
+
+The variances are the population ones, as torch's instance and layer norm use (so ρ = 1 is exactly
+`F.instance_norm` and ρ = 0 exactly `F.layer_norm`); the PyTorch reference code takes an unbiased variance
+of the variance instead, which is not a variance of the map.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+def instance_layer_mix(x: Tensor, rho: Tensor, eps: float = 1e-5) -> Tensor:
+    """ρ·IN(x) + (1 − ρ)·LN(x) for x [N, C, H, W] and ρ broadcastable to [1, C, 1, 1]; no affine part."""
+    return rho * F.instance_norm(x, eps=eps) + (1 - rho) * F.layer_norm(x, x.shape[1:], eps=eps)
+
+
+class _MixedNorm(nn.Module):
+    def __init__(self, channels: int, rho_init: float, eps: float):
+        super().__init__()
+        self.eps = eps
+        self.rho = nn.Parameter(torch.full((1, channels, 1, 1), rho_init))
+
+    def clip_rho_(self) -> None:
+        with torch.no_grad():
+            self.rho.clamp_(0.0, 1.0)
+
+
+class AdaLIN(_MixedNorm):
+    """Adaptive layer-instance normalisation: γ·(ρ·IN(x) + (1 − ρ)·LN(x)) + β with γ, β [N, C] given."""
+
+    def __init__(self, channels: int, rho_init: float = 0.9, eps: float = 1e-5):
+        super().__init__(channels, rho_init, eps)
+
+    def forward(self, x: Tensor, gamma: Tensor, beta: Tensor) -> Tensor:
+        mixed = instance_layer_mix(x, self.rho, self.eps)
+        return mixed * gamma[:, :, None, None] + beta[:, :, None, None]
+
+
+class ILN(_MixedNorm):
+    """Layer-instance normalisation with learned per-channel ρ (init 0: pure LN), γ (1) and β (0)."""
+
+    def __init__(self, channels: int, rho_init: float = 0.0, eps: float = 1e-5):
+        super().__init__(channels, rho_init, eps)
+        self.gamma = nn.Parameter(torch.ones(1, channels, 1, 1))
+        self.beta = nn.Parameter(torch.zeros(1, channels, 1, 1))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return instance_layer_mix(x, self.rho, self.eps) * self.gamma + self.beta
+
+
+def clip_mixing_ratios(module: nn.Module) -> None:
+    """Clamp the ρ of every AdaLIN / ILN inside `module` to [0, 1]."""
+    for m in module.modules():
+        if isinstance(m, _MixedNorm):
+            m.clip_rho_()

@@ -1,0 +1,175 @@
+"""U-GAT-IT networks (Kim et al., ICLR 2020): the attention (CAM) module, the generator with AdaLIN, and
+the spectrally normalised discriminators.
+
+Every network returns three things: its main output (image or patch logits), the CAM logits [N, 2] of its
+auxiliary classifier (from the globally average- and max-pooled features), and the attention heat-map
+[N, 1, h, w] (the channel sum of the attended features) that shows where the network looked.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+from pairless.nn.adalin import ILN, AdaLIN
+from pairless.nn.resnet_generator import ResnetBlock, instance_norm
+
+
+class CAMOutput(NamedTuple):
+    output: Tensor
+    cam_logits: Tensor
+    heatmap: Tensor
+
+
+class ChannelAttention(nn.Module):
+    """Class activation map attention.
+
+    A bias-free 1-output classifier scores the globally average-pooled and the globally max-pooled
+    features (two logits per image); its weight vector re-weights the feature channels. The two attended
+    maps are concatenated and fused back to `channels` by a 1x1 convolution and an activation. With a
+    shared classifier (the TensorFlow code behind the paper's results) the two attended maps coincide;
+    the PyTorch code has one classifier per pooling.
+    """
+
+    def __init__(self, channels: int, activation: nn.Module, shared_classifier: bool = True):
+        super().__init__()
+        self.classifiers = nn.ModuleList(nn.Linear(channels, 1, bias=False)
+                                         for _ in range(1 if shared_classifier else 2))
+        self.fuse = nn.Conv2d(2 * channels, channels, 1)
+        self.activation = activation
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """(attended features, CAM logits [N, 2], heat-map [N, 1, H, W])."""
+        # Each weight is read once: under spectral norm, every read runs a power iteration.
+        weights = [classifier.weight for classifier in self.classifiers]
+        w_avg, w_max = weights[0], weights[-1]
+        logits = torch.cat([F.linear(x.mean((2, 3)), w_avg), F.linear(x.amax((2, 3)), w_max)], dim=1)
+        attended = torch.cat([x * w_avg[0, :, None, None], x * w_max[0, :, None, None]], dim=1)
+        features = self.activation(self.fuse(attended))
+        return features, logits, features.sum(1, keepdim=True)
+
+
+class GammaBetaMLP(nn.Module):
+    """γ and β of the decoder's AdaLIN from the attended features: pool to `grid` x `grid`, flatten,
+    Linear, ReLU, Linear, ReLU, then one bias-free Linear head each.
+
+    grid 1 is U-GAT-IT light (global average pooling). The full model flattens the whole map (its side is
+    the training crop / 4), which ties the weights to one size; pooling to a fixed grid keeps that
+    behaviour at the training size and lets other sizes through.
+    """
+
+    def __init__(self, channels: int, grid: int):
+        super().__init__()
+        self.grid = grid
+        self.mlp = nn.Sequential(nn.Linear(grid * grid * channels, channels), nn.ReLU(True),
+                                 nn.Linear(channels, channels), nn.ReLU(True))
+        self.gamma = nn.Linear(channels, channels, bias=False)
+        self.beta = nn.Linear(channels, channels, bias=False)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        pooled = F.adaptive_avg_pool2d(x, self.grid)
+        hidden = self.mlp(pooled.flatten(1))
+        return self.gamma(hidden), self.beta(hidden)
+
+
+class AdaLINResnetBlock(nn.Module):
+    """x + (pad, conv3x3, AdaLIN, ReLU, pad, conv3x3, AdaLIN), both AdaLINs with the same γ, β."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.conv1 = nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3, bias=False))
+        self.norm1 = AdaLIN(channels)
+        self.conv2 = nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3, bias=False))
+        self.norm2 = AdaLIN(channels)
+
+    def forward(self, x: Tensor, gamma: Tensor, beta: Tensor) -> Tensor:
+        y = F.relu(self.norm1(self.conv1(x), gamma, beta))
+        return x + self.norm2(self.conv2(y), gamma, beta)
+
+
+def upsample_block(c_in: int, c_out: int) -> nn.Sequential:
+    return nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.ReflectionPad2d(1),
+                         nn.Conv2d(c_in, c_out, 3, bias=False), ILN(c_out), nn.ReLU(True))
+
+
+class UGATITGenerator(nn.Module):
+    """Encoder (c7s1-w, two stride-2 convs to 4w, n residual blocks with IN), CAM attention, decoder
+    (n AdaLIN residual blocks, two nearest-upsampling blocks with ILN, c7s1-out, tanh)."""
+
+    def __init__(self, in_channels: int = 3, out_channels: int = 3, width: int = 64, n_blocks: int = 4,
+                 mlp_grid: int = 1, shared_cam_classifier: bool = True):
+        super().__init__()
+        channels = 4 * width
+        self.encoder = nn.Sequential(
+            nn.ReflectionPad2d(3), nn.Conv2d(in_channels, width, 7, bias=False), instance_norm(width), nn.ReLU(True),
+            nn.ReflectionPad2d(1), nn.Conv2d(width, 2 * width, 3, stride=2, bias=False), instance_norm(2 * width),
+            nn.ReLU(True),
+            nn.ReflectionPad2d(1), nn.Conv2d(2 * width, channels, 3, stride=2, bias=False), instance_norm(channels),
+            nn.ReLU(True),
+            *[ResnetBlock(channels) for _ in range(n_blocks)],
+        )
+        self.cam = ChannelAttention(channels, nn.ReLU(True), shared_cam_classifier)
+        self.gamma_beta = GammaBetaMLP(channels, mlp_grid)
+        self.blocks = nn.ModuleList(AdaLINResnetBlock(channels) for _ in range(n_blocks))
+        self.decoder = nn.Sequential(
+            upsample_block(channels, 2 * width), upsample_block(2 * width, width),
+            nn.ReflectionPad2d(3), nn.Conv2d(width, out_channels, 7, bias=False), nn.Tanh(),
+        )
+
+    def forward(self, x: Tensor) -> CAMOutput:
+        """(image, CAM logits [N, 2], heat-map [N, 1, H/4, W/4]) for x [N, C, H, W], H and W multiples of 4."""
+        features, cam_logits, heatmap = self.cam(self.encoder(x))
+        gamma, beta = self.gamma_beta(features)
+        for block in self.blocks:
+            features = block(features, gamma, beta)
+        return CAMOutput(self.decoder(features), cam_logits, heatmap)
+
+
+class UGATITDiscriminator(nn.Module):
+    """Spectrally normalised patch discriminator with CAM attention.
+
+    n_layers counts as in the reference: n_layers − 2 reflect-padded 4x4 stride-2 convolutions (width,
+    doubling), one stride-1 4x4 convolution (doubling again), CAM attention, and a 4x4 convolution to one
+    channel. The global discriminator of the paper has 7 layers (5 downsamplings), the local one 5 (3).
+    All convolutions but the CAM fusion and the classifier are spectrally normalised.
+    """
+
+    def __init__(self, in_channels: int = 3, width: int = 64, n_layers: int = 5,
+                 shared_cam_classifier: bool = True):
+        super().__init__()
+        layers: list[nn.Module] = []
+        c_in, c_out = in_channels, width
+        for _ in range(n_layers - 2):
+            layers += [nn.ReflectionPad2d(1), spectral_norm(nn.Conv2d(c_in, c_out, 4, stride=2)),
+                       nn.LeakyReLU(0.2, True)]
+            c_in, c_out = c_out, 2 * c_out
+        layers += [nn.ReflectionPad2d(1), spectral_norm(nn.Conv2d(c_in, c_out, 4)), nn.LeakyReLU(0.2, True)]
+        self.features = nn.Sequential(*layers)
+        self.cam = ChannelAttention(c_out, nn.LeakyReLU(0.2, True), shared_cam_classifier)
+        for classifier in self.cam.classifiers:
+            spectral_norm(classifier)
+        self.head = nn.Sequential(nn.ReflectionPad2d(1), spectral_norm(nn.Conv2d(c_out, 1, 4, bias=False)))
+
+    def forward(self, x: Tensor) -> CAMOutput:
+        features, cam_logits, heatmap = self.cam(self.features(x))
+        return CAMOutput(self.head(features), cam_logits, heatmap)
+
+
+def min_discriminator_input(n_layers: int) -> int:
+    """Smallest image side the discriminator takes: its last two reflect-padded 4x4 convolutions need a
+    map of at least 3 px after the n_layers − 2 halvings."""
+    return 3 * 2 ** (n_layers - 2)
+
+
+def heatmap_image(heatmap: Tensor, size: tuple[int, int]) -> Tensor:
+    """Heat-maps [N, 1, h, w] as images [N, 1, *size] in [0, 1]: min-max normalised per image, then
+    enlarged bilinearly."""
+    heatmap = heatmap.float()
+    low = heatmap.amin((1, 2, 3), keepdim=True)
+    high = heatmap.amax((1, 2, 3), keepdim=True)
+    scaled = (heatmap - low) / (high - low).clamp_min(1e-8)
+    return F.interpolate(scaled, size=tuple(size), mode="bilinear", align_corners=False).clamp(0, 1)

@@ -1,0 +1,105 @@
+"""Data-parallel training across processes started by `torchrun` (one per GPU, or several on CPU with gloo).
+
+Every process holds the whole model, trains on its own shard of each step's samples (StepBatchSampler's
+rank slice) and keeps its own image pools. Before each optimiser step the gradients of that optimiser's
+parameters are averaged over the processes in one flattened all-reduce, so all replicas take the same step
+and stay identical: the semantics of DistributedDataParallel. DDP's module wrapper itself is not used
+because the methods call their networks several times per step and call helper methods on them (encoders,
+feature taps), which the wrapper's one-forward-one-backward contract does not allow. Rank 0 writes
+checkpoints, logs, samples and evaluations.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from pairless.errors import PairlessError
+
+
+@dataclass(frozen=True)
+class ProcessGroup:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+
+SINGLE = ProcessGroup()
+
+
+def launched_by_torchrun() -> bool:
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def join_process_group(device: torch.device) -> tuple[ProcessGroup, torch.device]:
+    """Join torchrun's process group (NCCL on CUDA, gloo otherwise); each rank takes its local GPU."""
+    if not launched_by_torchrun():
+        return SINGLE, device
+    group = ProcessGroup(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]),
+                         int(os.environ.get("LOCAL_RANK", "0")))
+    if device.type == "cuda":
+        if group.local_rank >= torch.cuda.device_count():
+            raise PairlessError(f"local rank {group.local_rank} has no GPU (this node has "
+                                f"{torch.cuda.device_count()}); lower --nproc_per_node")
+        device = torch.device("cuda", group.local_rank)
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return group, device
+
+
+def leave_process_group() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def barrier(group: ProcessGroup) -> None:
+    if group.enabled:
+        dist.barrier()
+
+
+def agree_to_stop(requested: bool, group: ProcessGroup, device: torch.device) -> bool:
+    """A stop request (Ctrl-C) seen by any process stops all of them after the same iteration."""
+    if not group.enabled:
+        return requested
+    flag = torch.tensor([float(requested)], device=device)
+    dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+    return bool(flag.item())
+
+
+def average_gradients(parameters: Iterable[nn.Parameter], group: ProcessGroup) -> None:
+    """Replace each gradient by its mean over the processes. Every rank runs the same code on the same
+    model, so the parameters that received a gradient (and their order) are the same on all of them."""
+    if not group.enabled:
+        return
+    params = [p for p in parameters if p.grad is not None]
+    if not params:
+        return
+    flat = torch.cat([p.grad.reshape(-1) for p in params])
+    dist.all_reduce(flat)
+    flat /= group.world_size
+    offset = 0
+    for p in params:
+        p.grad.copy_(flat[offset:offset + p.numel()].view_as(p.grad))
+        offset += p.numel()
+
+
+def broadcast_from_main(module: nn.Module, group: ProcessGroup) -> None:
+    """Copy rank 0's parameters and buffers to every process (after building or restoring the model)."""
+    if not group.enabled:
+        return
+    for tensor in [*module.parameters(), *module.buffers()]:
+        dist.broadcast(tensor.data, src=0)

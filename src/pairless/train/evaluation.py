@@ -1,0 +1,86 @@
+"""`--eval-every N`: the offline evaluation metrics on held-out test images while training, and
+`best.safetensors` kept by one of them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from pairless.config import RunConfig
+from pairless.data.transforms import pad_to_multiple
+from pairless.errors import PairlessError
+from pairless.eval.domain import domain_classifier_for
+from pairless.eval.evaluate import distribution_scores, split_folders
+from pairless.eval.imageset import folder_paths, load_image_set, to_uint8
+from pairless.eval.paired import paired_scores
+from pairless.eval.ranking import is_better
+from pairless.models.base import TranslationModel
+
+BEST = "best.safetensors"
+BATCH = 16
+
+
+class TrainingEvaluator:
+    """Scores the model's AtoB translations of up to `eval_images` held-out images (the test split)."""
+
+    def __init__(self, cfg: RunConfig, device: torch.device, log=None):
+        data_dir, size, count = Path(cfg.data.root), cfg.data.size, cfg.train.eval_images
+        try:
+            folders = split_folders(data_dir, "test", "AtoB", cfg.data.direction)
+        except PairlessError as exc:
+            raise PairlessError(f"--eval-every needs held-out images: {exc}") from None
+        sources = folder_paths(folders.source, count)
+        self.source = load_image_set(sources, size)
+        self.target = load_image_set(folder_paths(folders.target, count), size)
+        self.truth = self._matching_truth(sources, folders.truth, size) if folders.truth else None
+        self.target_domain = folders.target_domain
+        self.judge = domain_classifier_for(data_dir, device, log=log)
+        self.metric = cfg.train.eval_metric
+        self.best: dict | None = None
+        self.device = device
+
+    @staticmethod
+    def _matching_truth(sources: list[Path], truth_dir: Path, size: int) -> Tensor | None:
+        truths = {p.stem: p for p in folder_paths(truth_dir)}
+        if not all(p.stem in truths for p in sources):
+            return None
+        return load_image_set([truths[p.stem] for p in sources], size)
+
+    @torch.no_grad()
+    def translate(self, model: TranslationModel) -> Tensor:
+        channels = model.input_channels("AtoB")
+        outputs = []
+        for start in range(0, len(self.source), BATCH):
+            images = self.source[start:start + BATCH].float() / 255
+            images = images[:, :1] if channels == 1 else images
+            size = images.shape[-2:]
+            padded = pad_to_multiple(images.to(self.device), model.size_multiple)
+            out = model.translate(padded * 2 - 1, "AtoB")[..., :size[0], :size[1]]
+            outputs.append(to_uint8((out.float().cpu() + 1) / 2))
+        return torch.cat(outputs)
+
+    def __call__(self, model: TranslationModel) -> dict[str, float]:
+        was_training = model.training
+        model.eval()
+        try:
+            translated = self.translate(model)
+        finally:
+            model.train(was_training)
+        metrics = distribution_scores(translated, self.target, self.judge, self.target_domain)
+        if self.truth is not None:
+            scores = paired_scores(list(translated.float() / 255), list(self.truth.float() / 255))
+            metrics |= {key: scores[key] for key in ("l1", "psnr", "ssim")}
+        return {key: float(value) for key, value in metrics.items()}
+
+    def improved(self, metrics: dict[str, float], step: int) -> bool:
+        """Whether this evaluation is the best so far by the chosen metric (and remember it if so)."""
+        if self.metric not in metrics:
+            raise PairlessError(f"--eval-metric {self.metric} is not measured on this data set "
+                                f"(measured: {', '.join(sorted(metrics))})")
+        value = metrics[self.metric]
+        if not is_better(self.metric, value, self.best["value"] if self.best else None):
+            return False
+        self.best = {"metric": self.metric, "value": value, "step": step}
+        return True

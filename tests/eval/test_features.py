@@ -1,0 +1,52 @@
+"""The Inception path of FID/KID, driven by weights the test makes (no download), and its offline message."""
+
+from urllib.error import URLError
+
+import pytest
+import torch
+from torch_fidelity import feature_extractor_inceptionv3 as inception_module
+
+from pairless.errors import PairlessError
+from pairless.eval.features import INCEPTION_FILE, InceptionFeatures
+
+
+def write_random_inception_weights(path):
+    """A randomly initialised network of the right architecture, saved as torch-fidelity loads it."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(inception_module, "load_state_dict_from_url", lambda *args, **kwargs: {})
+        patch.setattr(inception_module.FeatureExtractorInceptionV3, "load_state_dict",
+                      lambda self, state, strict=True: None)
+        torch.manual_seed(0)
+        net = inception_module.FeatureExtractorInceptionV3("inception-v3-compat", ["2048"], verbose=False)
+    torch.save(net.state_dict(), path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def inception_weights(tmp_path_factory):
+    return write_random_inception_weights(tmp_path_factory.mktemp("inception") / INCEPTION_FILE)
+
+
+def test_inception_features_from_a_weights_file(inception_weights):
+    extractor = InceptionFeatures(torch.device("cpu"), inception_weights)
+    images = torch.randint(0, 256, (3, 3, 40, 40), dtype=torch.uint8)
+    features = extractor(images)
+    assert features.shape == (3, 2048) and torch.isfinite(features).all()
+    assert not torch.allclose(features[0], features[1])
+    assert torch.equal(extractor(images[:1]), features[:1])
+
+
+def test_offline_without_weights_names_the_file_and_the_option(monkeypatch):
+    def no_network(*args, **kwargs):
+        raise URLError("network unreachable")
+
+    monkeypatch.setattr(inception_module, "load_state_dict_from_url", no_network)
+    with pytest.raises(PairlessError) as error:
+        InceptionFeatures(torch.device("cpu"))
+    message = str(error.value)
+    assert INCEPTION_FILE in message and "--inception-weights" in message and "--features local" in message
+
+
+def test_missing_weights_file_is_named(tmp_path):
+    with pytest.raises(PairlessError, match="--inception-weights .*nothing.pth: file not found"):
+        InceptionFeatures(torch.device("cpu"), tmp_path / "nothing.pth")

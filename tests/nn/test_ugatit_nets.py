@@ -1,0 +1,99 @@
+"""U-GAT-IT networks: CAM logits and heat-map shapes, the CAM formula, the γ/β MLP variants, spectral norm
+and the discriminators' smallest input."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from pairless.nn.ugatit import (ChannelAttention, GammaBetaMLP, UGATITDiscriminator, UGATITGenerator,
+                                heatmap_image, min_discriminator_input)
+
+
+@pytest.mark.parametrize("grid", [1, 4])
+def test_generator_outputs_image_cam_logits_and_heatmap(grid):
+    torch.manual_seed(0)
+    net = UGATITGenerator(3, 1, width=4, n_blocks=2, mlp_grid=grid)
+    out = net(torch.rand(2, 3, 16, 24) * 2 - 1)
+    assert out.output.shape == (2, 1, 16, 24) and out.output.abs().max() <= 1
+    assert out.cam_logits.shape == (2, 2)
+    assert out.heatmap.shape == (2, 1, 4, 6)
+
+
+@pytest.mark.parametrize("layers, downsampled", [(5, 8), (6, 16)])
+def test_discriminator_outputs_patch_logits_cam_logits_and_heatmap(layers, downsampled):
+    net = UGATITDiscriminator(3, width=4, n_layers=layers)
+    out = net(torch.rand(2, 3, 64, 64))
+    side = 64 // downsampled  # the stride-1 conv and the head each shrink the map by one pixel
+    assert out.output.shape == (2, 1, side - 2, side - 2)
+    assert out.cam_logits.shape == (2, 2)
+    assert out.heatmap.shape == (2, 1, side - 1, side - 1)
+
+
+def test_cam_logits_are_the_classifier_on_pooled_features_and_weight_the_channels():
+    torch.manual_seed(0)
+    cam = ChannelAttention(6, nn.ReLU())
+    x = torch.randn(3, 6, 5, 5)
+    features, logits, heatmap = cam(x)
+    w = cam.classifiers[0].weight
+    assert torch.allclose(logits[:, 0], x.mean((2, 3)) @ w[0], atol=1e-6)
+    assert torch.allclose(logits[:, 1], x.amax((2, 3)) @ w[0], atol=1e-6)
+    attended = x * w[0].view(1, 6, 1, 1)
+    assert torch.allclose(features, F.relu(cam.fuse(torch.cat([attended, attended], 1))), atol=1e-6)
+    assert torch.allclose(heatmap, features.sum(1, keepdim=True))
+
+
+def test_separate_classifiers_give_each_pooling_its_own_weights():
+    assert len(ChannelAttention(6, nn.ReLU()).classifiers) == 1
+    cam = ChannelAttention(6, nn.ReLU(), shared_classifier=False)
+    assert len(cam.classifiers) == 2
+    x = torch.randn(2, 6, 3, 3)
+    _, logits, _ = cam(x)
+    assert torch.allclose(logits[:, 1], x.amax((2, 3)) @ cam.classifiers[1].weight[0], atol=1e-6)
+
+
+def test_light_mlp_sees_the_global_average_and_full_mlp_the_whole_map():
+    torch.manual_seed(0)
+    x = torch.randn(2, 4, 8, 8)
+    light = GammaBetaMLP(4, grid=1)
+    hidden = light.mlp(x.mean((2, 3)))
+    gamma, beta = light(x)
+    assert torch.allclose(gamma, light.gamma(hidden), atol=1e-6) and torch.allclose(beta, light.beta(hidden))
+    full = GammaBetaMLP(4, grid=8)
+    assert full.mlp[0].in_features == 8 * 8 * 4
+    assert torch.allclose(full(x)[0], full.gamma(full.mlp(x.flatten(1))), atol=1e-6)
+    assert full(torch.randn(1, 4, 5, 11))[0].shape == (1, 4)  # other sizes are pooled to the grid
+
+
+def test_discriminator_layers_are_spectrally_normalised():
+    net = UGATITDiscriminator(3, width=4, n_layers=5)
+    with torch.no_grad():
+        for _ in range(30):  # power iterations run in training-mode forward passes
+            net(torch.rand(1, 3, 32, 32))
+    net.eval()
+    convs = [m for m in net.modules() if isinstance(m, nn.Conv2d) and m is not net.cam.fuse]
+    assert len(convs) == 5
+    with torch.no_grad():
+        for conv in convs:
+            assert float(torch.linalg.matrix_norm(conv.weight.flatten(1), ord=2)) == pytest.approx(1.0, abs=0.05)
+            assert float(torch.linalg.matrix_norm(conv.parametrizations.weight.original.flatten(1), ord=2)) != \
+                pytest.approx(1.0, abs=0.05)
+        assert float(torch.linalg.vector_norm(net.cam.classifiers[0].weight)) == pytest.approx(1.0, abs=1e-4)
+
+
+@pytest.mark.parametrize("layers", [4, 5, 6])
+def test_smallest_discriminator_input(layers):
+    side = min_discriminator_input(layers)
+    net = UGATITDiscriminator(3, width=2, n_layers=layers)
+    assert net(torch.rand(1, 3, side, side)).output.shape[-1] >= 1
+    with pytest.raises(RuntimeError):
+        net(torch.rand(1, 3, side - 1, side - 1))
+
+
+def test_heatmap_image_is_normalised_per_image_and_enlarged():
+    heat = torch.stack([torch.arange(4.0).view(1, 2, 2), 10 * torch.arange(4.0).view(1, 2, 2)])
+    image = heatmap_image(heat, (8, 8))
+    assert image.shape == (2, 1, 8, 8)
+    for i in range(2):
+        assert image[i].min() == 0 and image[i].max() == 1
+    assert torch.equal(heatmap_image(torch.ones(1, 1, 2, 2), (4, 4)), torch.zeros(1, 1, 4, 4))

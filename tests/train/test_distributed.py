@@ -1,0 +1,101 @@
+"""Multi-process training on CPU (gloo): gradients are averaged exactly as over one concatenated batch,
+and a 2-process `torchrun` run trains, checkpoints and resumes (also with a different process count)."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from torch import nn
+
+from pairless.models.base import OptimizerGroup
+from pairless.train.checkpoint import read_weights
+from pairless.train.config import TrainConfig
+from pairless.train.distributed import ProcessGroup
+from pairless.train.optim import Optimizers
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class TinyModel(nn.Module):
+    """Per-sample layers only (no batch norm): the batch mean of its loss splits exactly over shards."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.G = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.LeakyReLU(0.2), nn.Conv2d(4, 1, 3))
+
+    def optimizer_groups(self):
+        return [OptimizerGroup("G", ("G",))]
+
+    def after_optimizer_step(self, group):
+        pass
+
+
+def batch() -> torch.Tensor:
+    return torch.randn(4, 3, 8, 8, generator=torch.Generator().manual_seed(1))
+
+
+def loss_of(model: TinyModel, images: torch.Tensor) -> torch.Tensor:
+    return model.G(images).pow(2).mean()
+
+
+def shard_worker(rank: int, world_size: int, port: int, out: str) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=world_size)
+    model = TinyModel()
+    optimizers = Optimizers(model, TrainConfig(lr=0.1), "cpu", "fp32", ProcessGroup(rank, world_size))
+    shard = batch().chunk(world_size)[rank]
+    optimizers.step(loss_of(model, shard), "G")
+    torch.save({"grads": [p.grad for p in model.parameters()], "params": list(model.parameters())},
+               f"{out}/rank{rank}.pt")
+    dist.destroy_process_group()
+
+
+def test_averaged_gradients_equal_one_process_on_the_whole_batch(tmp_path):
+    mp.spawn(shard_worker, args=(2, free_port(), str(tmp_path)), nprocs=2)
+    reference = TinyModel()
+    optimizers = Optimizers(reference, TrainConfig(lr=0.1), "cpu", "fp32")
+    optimizers.step(loss_of(reference, batch()), "G")
+    ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in range(2)]
+    for i, p in enumerate(reference.parameters()):
+        for result in ranks:
+            torch.testing.assert_close(result["grads"][i], p.grad, rtol=1e-5, atol=1e-7)
+            torch.testing.assert_close(result["params"][i], p.detach(), rtol=1e-5, atol=1e-7)
+        assert torch.equal(ranks[0]["params"][i], ranks[1]["params"][i])  # replicas stay identical
+
+
+def torchrun(nproc: int, *args) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc),
+               "--master_port", str(free_port()), "-m", "pairless", *map(str, args)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
+    assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"
+    return result
+
+
+@pytest.mark.slow
+def test_two_process_run_trains_checkpoints_and_resumes(unpaired_dir, tmp_path):
+    run_dir = tmp_path / "run"
+    tiny = ["--size", "32", "--load-size", "36", "--width", "8", "--n-blocks", "5", "--num-patches", "16",
+            "--head-dim", "16", "--workers", "0", "--device", "cpu", "--quiet", "--log-every", "1",
+            "--save-every", "2"]
+    torchrun(2, "train", "--model", "cut", "--data", unpaired_dir, "--out", run_dir, "--steps", "4",
+             "--stop-at", "2", *tiny)
+    assert read_weights(run_dir)[2] == 2
+    torchrun(2, "train", "--resume", run_dir)
+    assert read_weights(run_dir)[2] == 4
+    logged = [json.loads(line)["step"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert logged == [1, 2, 3, 4]  # rank 0 alone writes the logs
+    torchrun(1, "train", "--resume", run_dir, "--steps", "6")  # another world size continues it
+    tensors, _, step = read_weights(run_dir)
+    assert step == 6 and all(torch.isfinite(t).all() for t in tensors.values())
