@@ -75,3 +75,22 @@ def test_cli_names_a_bad_class(run_dir, tmp_path, capsys):
         main(["generate", str(run_dir), "--class", "5", "--out", str(tmp_path), "--device", "cpu"])
     assert exit_info.value.code == 2
     assert capsys.readouterr().err.startswith("error: --class 5 is out of range")
+
+
+def test_translation_commands_refuse_a_class_conditional_checkpoint(run_dir, tmp_path, capsys):
+    from pairless.translator import Translator
+
+    with pytest.raises(PairlessError, match="generates images from class labels.*pairless generate"):
+        Translator.load(run_dir, "cpu")
+    for command in (["translate", run_dir, tmp_path, "--out", tmp_path / "out"],
+                    ["export", run_dir, "--out", tmp_path / "m.onnx"]):
+        with pytest.raises(SystemExit) as exit_info:
+            main([str(a) for a in command])
+        assert exit_info.value.code == 2 and "pairless generate" in capsys.readouterr().err
+
+
+def test_generate_refuses_a_translation_model_that_has_a_generate_method(tmp_path):
+    cfg = RunConfig.defaults("dtn").override({"width": 4, "feature_dim": 8, "size": 32})
+    save_checkpoint(tmp_path, build_model(cfg), cfg, 1, {}, keep_last=0)
+    with pytest.raises(PairlessError, match="holds a dtn model, which translates images"):
+        load_generator(tmp_path, "cpu")

@@ -70,8 +70,12 @@ def train_to(cfg: RunConfig, run_dir: Path) -> None:
 
 
 def last_rate(run_dir: Path) -> float:
-    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
-    return json.loads(lines[-1])["it_per_s"] if lines else float("nan")
+    """The training speed of the last log record (evaluation records carry none)."""
+    for line in reversed((run_dir / "metrics.jsonl").read_text().splitlines()):
+        record = json.loads(line)
+        if "it_per_s" in record:
+            return record["it_per_s"]
+    return float("nan")
 
 
 def run_bench(tasks: list[str], models: list[str], steps: int, out: str | Path, size: int = 64,

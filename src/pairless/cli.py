@@ -216,7 +216,7 @@ def evaluate(
     classifier_steps: Annotated[Optional[int], typer.Option(
         help="Training iterations of the domain classifier, when it is not cached yet.")] = None,
     out: Annotated[Optional[Path], typer.Option(
-        help="Folder for translated images and eval.json (default RUN/eval/SPLIT_DIRECTION).")] = None,
+        help="Folder for translated images and eval.json (default RUN/eval/CHECKPOINT_SPLIT_DIRECTION).")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, mps.")] = "auto",
 ) -> None:
     """Translate a test split and measure it: FID/KID, FID-local, domain score, diversity, L1/PSNR/SSIM."""
@@ -229,7 +229,7 @@ def evaluate(
     settings = EvalSettings(split, direction, features, str(inception_weights) if inception_weights else None,
                             size, limit, classifier_steps)
     weights = resolve_checkpoint(checkpoint)
-    out = out or weights.parent / "eval" / f"{split}_{direction}"
+    out = out or weights.parent / "eval" / f"{weights.stem}_{split}_{direction}"
     result = evaluate_checkpoint(weights, data, out, settings, device, log=typer.echo)
     table = Table(title=f"{result['method']} step {result['step']}: {result['translated_images']} {split} images "
                         f"{direction}")

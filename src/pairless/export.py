@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from pairless.errors import PairlessError
 from pairless.models.base import TranslationModel
-from pairless.train.checkpoint import load_model
+from pairless.translator import Translator
 
 EXPORT_FORMATS = ("onnx", "torchscript")
 INPUT_NAME, OUTPUT_NAME = "image", "translated"
@@ -50,7 +50,8 @@ def export_model(checkpoint: str | Path, out: str | Path, export_format: str = "
     """Write one direction of a checkpoint's model to `out` as ONNX or TorchScript; returns `out`."""
     if export_format not in EXPORT_FORMATS:
         raise PairlessError(f"--format must be one of {', '.join(EXPORT_FORMATS)}, got {export_format!r}")
-    model, config, step = load_model(checkpoint, "cpu")
+    translator = Translator.load(checkpoint, "cpu")
+    model, config, step = translator.model, translator.config, translator.step
     graph = TranslationGraph(model, direction)
     sample = torch.rand(1, model.input_channels(direction), 12 * graph.multiple, 16 * graph.multiple)
     out = Path(out)

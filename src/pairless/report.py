@@ -84,7 +84,10 @@ def evaluation_tables(run_dir: Path) -> list[tuple[str, dict]]:
     """(title, metrics) of each `pairless evaluate` result saved under the run folder."""
     tables = []
     for path in sorted(run_dir.glob("eval/**/eval.json")):
-        result = json.loads(path.read_text())
+        try:
+            result = json.loads(path.read_text())
+        except json.JSONDecodeError:
+            raise PairlessError(f"{path} is not valid JSON; run `pairless evaluate` again") from None
         settings = result.get("settings", {})
         title = (f"{path.parent.relative_to(run_dir)}: step {result.get('step')}, {result.get('translated_images')} "
                  f"{settings.get('split', '')} images {settings.get('direction', '')}, "

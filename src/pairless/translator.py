@@ -35,6 +35,9 @@ class Translator:
     @classmethod
     def load(cls, path: str | Path, device: str = "auto") -> Translator:
         model, config, step = load_model(path, resolve_device(device))
+        if not isinstance(model, TranslationModel):
+            raise PairlessError(f"{path} holds a {config.method} model, which generates images from class "
+                                f"labels rather than translating them; use `pairless generate`")
         return cls(model, config, step)
 
     @property

@@ -25,4 +25,4 @@ def test_flat_image_has_no_variation_and_finite_gradient():
     z = torch.ones(1, 3, 8, 8, requires_grad=True)
     loss = total_variation(z)
     loss.backward()
-    assert float(loss) < 1e-3 and torch.isfinite(z.grad).all()
+    assert loss.item() < 1e-3 and torch.isfinite(z.grad).all()

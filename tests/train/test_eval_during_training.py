@@ -61,6 +61,10 @@ def test_a_metric_the_data_cannot_give_is_named(tmp_path):
     cfg = tiny_config("cut", tmp_path / "data", **{**EVAL, "train.steps": 2})
     with pytest.raises(PairlessError, match="--eval-metric l1 is not measured"):
         train(cfg, tmp_path / "run", quiet=True)
+    assert not (tmp_path / "run" / "latest.safetensors").exists()  # refused before any training
+    inception_only = tiny_config("cut", tmp_path / "data", **{**EVAL, "train.eval_metric": "fid"})
+    with pytest.raises(PairlessError, match="--eval-metric fid is not measured during training"):
+        train(inception_only, tmp_path / "run2", quiet=True)
     with pytest.raises(PairlessError, match="--eval-metric"):
         tiny_config("cut", tmp_path / "data", **{"train.eval_metric": "accuracy"})
 

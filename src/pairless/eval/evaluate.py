@@ -125,7 +125,7 @@ def evaluate_checkpoint(checkpoint: str | Path, data_dir: str | Path, out_dir: s
     if judge.info.get("test_accuracy") is not None:
         metrics["domain_classifier_accuracy"] = judge.info["test_accuracy"]
     if folders.truth is not None:
-        truth = score_folders(translated_dir, folders.truth)
+        truth = score_folders(translated_dir, folders.truth, only=written)
         metrics |= {key: truth[key] for key in ("l1", "psnr", "ssim")}
     result = {
         "checkpoint": str(checkpoint), "method": translator.config.method, "step": translator.step,

@@ -55,10 +55,13 @@ def match_by_stem(predictions: list[Path], references: list[Path], reference_roo
     return pairs
 
 
-def score_folders(predictions: str | Path, ground_truth: str | Path) -> dict[str, float]:
-    """Mean L1, PSNR and SSIM over images of `predictions` matched by name to those of `ground_truth`."""
+def score_folders(predictions: str | Path, ground_truth: str | Path,
+                  only: list[Path] | None = None) -> dict[str, float]:
+    """Mean L1, PSNR and SSIM over images of `predictions` (or just the files `only` in it) matched by name
+    to those of `ground_truth`."""
     predictions, ground_truth = Path(predictions), Path(ground_truth)
-    pairs = match_by_stem(list_images(predictions), list_images(ground_truth), ground_truth, predictions)
+    files = list_images(predictions) if only is None else only
+    pairs = match_by_stem(files, list_images(ground_truth), ground_truth, predictions)
     if not pairs:
         raise PairlessError(f"no images to score in {predictions}")
     predictions_read, targets = [], []
@@ -81,5 +84,5 @@ def translate_and_score(translator, data_dir: str | Path, out_dir: str | Path, d
     if not (data_dir / "testA_gt").is_dir():
         raise PairlessError(f"{data_dir} has no testA_gt/ folder: ground-truth scores need the true B image "
                             f"of each testA image")
-    translate_paths(translator, [data_dir / "testA"], out_dir, direction)
-    return score_folders(out_dir, data_dir / "testA_gt")
+    written = translate_paths(translator, [data_dir / "testA"], out_dir, direction)
+    return score_folders(out_dir, data_dir / "testA_gt", only=written)

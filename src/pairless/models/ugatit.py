@@ -179,10 +179,12 @@ class UGATITModel(TranslationModel):
 
 def source_domain_loss(cam_logits: Tensor, n_source: int) -> Tensor:
     """BCE of a generator's CAM classifier: its first `n_source` rows come from its source domain
-    (target 1), the rest from its target domain (the identity pass, target 0)."""
-    targets = torch.zeros_like(cam_logits, dtype=torch.float32)
-    targets[:n_source] = 1
-    return F.binary_cross_entropy_with_logits(cam_logits.float(), targets)
+    (target 1), the rest from its target domain (the identity pass, target 0); the two terms are added,
+    as in the paper."""
+    logits = cam_logits.float()
+    source, target = logits[:n_source], logits[n_source:]
+    return (F.binary_cross_entropy_with_logits(source, torch.ones_like(source))
+            + F.binary_cross_entropy_with_logits(target, torch.zeros_like(target)))
 
 
 register("ugatit", UGATITModel, UGATITConfig,

@@ -71,6 +71,15 @@ def barrier(group: ProcessGroup) -> None:
         dist.barrier()
 
 
+def gather_objects(value, group: ProcessGroup) -> list:
+    """Every process's `value`, in rank order (e.g. their random states for the checkpoint)."""
+    if not group.enabled:
+        return [value]
+    values = [None] * group.world_size
+    dist.all_gather_object(values, value)
+    return values
+
+
 def agree_to_stop(requested: bool, group: ProcessGroup, device: torch.device) -> bool:
     """A stop request (Ctrl-C) seen by any process stops all of them after the same iteration."""
     if not group.enabled:

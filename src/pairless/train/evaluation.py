@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 
 import torch
@@ -20,6 +21,8 @@ from pairless.models.base import TranslationModel
 
 BEST = "best.safetensors"
 BATCH = 16
+MEASURED = frozenset({"fid_local", "kid_local", "domain_score", "diversity", "diversity_pixels"})
+"""What every evaluation during training measures; L1, PSNR and SSIM too where ground truth exists."""
 
 
 class TrainingEvaluator:
@@ -36,8 +39,12 @@ class TrainingEvaluator:
         self.target = load_image_set(folder_paths(folders.target, count), size)
         self.truth = self._matching_truth(sources, folders.truth, size) if folders.truth else None
         self.target_domain = folders.target_domain
-        self.judge = domain_classifier_for(data_dir, device, log=log)
         self.metric = cfg.train.eval_metric
+        measured = MEASURED | ({"l1", "psnr", "ssim"} if self.truth is not None else set())
+        if self.metric not in measured:
+            raise PairlessError(f"--eval-metric {self.metric} is not measured during training on {data_dir} "
+                                f"(measured: {', '.join(sorted(measured))})")
+        self.judge = domain_classifier_for(data_dir, device, log=log)
         self.best: dict | None = None
         self.device = device
 
@@ -61,11 +68,14 @@ class TrainingEvaluator:
             outputs.append(to_uint8((out.float().cpu() + 1) / 2))
         return torch.cat(outputs)
 
-    def __call__(self, model: TranslationModel) -> dict[str, float]:
+    def __call__(self, model: TranslationModel, precision=nullcontext()) -> dict[str, float]:
+        """Scores of the model's translations; `precision` (an autocast context) applies to translating
+        only, so the scores are computed in fp32 like `pairless evaluate`'s."""
         was_training = model.training
         model.eval()
         try:
-            translated = self.translate(model)
+            with precision:
+                translated = self.translate(model)
         finally:
             model.train(was_training)
         metrics = distribution_scores(translated, self.target, self.judge, self.target_domain)
@@ -76,9 +86,6 @@ class TrainingEvaluator:
 
     def improved(self, metrics: dict[str, float], step: int) -> bool:
         """Whether this evaluation is the best so far by the chosen metric (and remember it if so)."""
-        if self.metric not in metrics:
-            raise PairlessError(f"--eval-metric {self.metric} is not measured on this data set "
-                                f"(measured: {', '.join(sorted(metrics))})")
         value = metrics[self.metric]
         if not is_better(self.metric, value, self.best["value"] if self.best else None):
             return False

@@ -21,7 +21,7 @@ from pairless.train.checkpoint import (STATE, WEIGHTS, atomic_write, build_model
 from pairless.train.datasets import data_kind, fit_config_to_data, open_labelled, preview_batch
 from pairless.train.diagnostics import collect_diagnostics
 from pairless.train.distributed import (SINGLE, ProcessGroup, agree_to_stop, barrier, broadcast_from_main,
-                                        join_process_group, leave_process_group)
+                                        gather_objects, join_process_group, leave_process_group)
 from pairless.train.evaluation import BEST, TrainingEvaluator
 from pairless.train.monitor import Monitor, SilentMonitor
 from pairless.train.optim import Optimizers, lr_multiplier
@@ -105,10 +105,11 @@ def stop_requests():
         signal.signal(signal.SIGINT, previous)
 
 
-def total_steps(cfg: RunConfig, epoch_length: int) -> int:
+def total_steps(cfg: RunConfig, epoch_length: int, world_size: int = 1) -> int:
+    """--steps, or the iterations of --epochs when every step takes batch_size samples per process."""
     if cfg.train.steps is not None:
         return cfg.train.steps
-    return max(1, math.ceil(cfg.train.epochs * epoch_length / cfg.train.batch_size))
+    return max(1, math.ceil(cfg.train.epochs * epoch_length / (cfg.train.batch_size * world_size)))
 
 
 def prepare_run_dir(run_dir: Path, resume: bool) -> None:
@@ -147,13 +148,17 @@ def _train(cfg: RunConfig, run_dir: Path, resume: bool, quiet: bool, stop_at: in
         torch.set_float32_matmul_precision("high")
     dataset = open_dataset(cfg)
     cfg = fit_config_to_data(cfg, dataset).resolved()
-    cfg = replace(cfg, train=replace(cfg.train, steps=total_steps(cfg, len(dataset))))
+    cfg = replace(cfg, train=replace(cfg.train, steps=total_steps(cfg, len(dataset), group.world_size)))
     model = build_model(cfg).to(device)
     optimizers = Optimizers(model, cfg.train, device.type, cfg.train.precision, group)
-    step = _restore(run_dir, model, optimizers, device) if resume else 0
+    step = _restore(run_dir, model, optimizers, device, group, cfg.train.seed) if resume else 0
     broadcast_from_main(model, group)
+    if not resume and group.rank > 0:
+        torch.manual_seed(rank_seed(cfg.train.seed, group.rank, 0))  # own noise, patches, flips per process
     if step >= cfg.train.steps:
         return TrainResult(run_dir, step, cfg.train.steps, False, {})
+    if stop_at is not None and stop_at <= step:
+        raise PairlessError(f"--stop-at {stop_at} is not after the run's current step {step}")
     if group.is_main:
         cfg.save(run_dir / "config.yaml")
     sampler = StepBatchSampler(step, cfg.train.steps, cfg.train.batch_size, group.rank, group.world_size)
@@ -163,7 +168,7 @@ def _train(cfg: RunConfig, run_dir: Path, resume: bool, quiet: bool, stop_at: in
     preview = {k: v.to(device) for k, v in preview_batch(cfg, dataset, PREVIEW_IMAGES).items()}
     monitor = Monitor(run_dir, step, cfg.train.steps, quiet=quiet) if group.is_main else SilentMonitor()
     try:
-        evaluator = _evaluator(cfg, run_dir, device, monitor, resume) if group.is_main else None
+        evaluator = _evaluator(cfg, run_dir, device, monitor, resume, group)
         step, interrupted = _run_steps(cfg, run_dir, model, optimizers, loader, preview, monitor, device,
                                        step, stop_at, evaluator, group)
         if step < cfg.train.steps:
@@ -189,12 +194,22 @@ def open_dataset(cfg: RunConfig):
     return dataset
 
 
-def _evaluator(cfg: RunConfig, run_dir: Path, device, monitor: Monitor, resume: bool) -> TrainingEvaluator | None:
+def _evaluator(cfg: RunConfig, run_dir: Path, device, monitor: Monitor, resume: bool,
+               group: ProcessGroup) -> TrainingEvaluator | None:
+    """Rank 0's evaluator for --eval-every; if it cannot be set up, every process stops with the reason."""
     if not cfg.train.eval_every:
         return None
-    evaluator = TrainingEvaluator(cfg, device, log=monitor.message)
-    if resume:
-        evaluator.best = read_state(run_dir / STATE).get("best")
+    evaluator, failure = None, None
+    if group.is_main:
+        try:
+            evaluator = TrainingEvaluator(cfg, device, log=monitor.message)
+        except PairlessError as exc:
+            failure = exc
+    if agree_to_stop(failure is not None, group, device):
+        raise failure or PairlessError("rank 0 could not set up --eval-every (its error is in its output)")
+    if evaluator and resume:
+        best = read_state(run_dir / STATE).get("best")
+        evaluator.best = best if best and best["metric"] == evaluator.metric else None
     return evaluator
 
 
@@ -218,7 +233,7 @@ def _run_steps(cfg: RunConfig, run_dir: Path, model, optimizers: Optimizers, loa
             if evaluator and (step % t.eval_every == 0 or step == total):
                 _evaluate(evaluator, model, cfg, step, run_dir, monitor, device)
             requests["stop"] = agree_to_stop(requests["stop"], group, device)
-            if requests["stop"] or step == stop_at:
+            if requests["stop"] or (stop_at is not None and step >= stop_at):
                 break
             if step % t.save_every == 0 and step < total:
                 _save(run_dir, model, cfg, step, optimizers, device, evaluator, group)
@@ -244,22 +259,28 @@ def _report_progress(cfg: RunConfig, model, losses: dict, preview, monitor: Moni
 def _save(run_dir: Path, model, cfg: RunConfig, step: int, optimizers: Optimizers, device,
           evaluator: TrainingEvaluator | None, group: ProcessGroup) -> None:
     """Rank 0 writes (all replicas are identical); the others wait so nobody runs ahead of a checkpoint."""
+    every_rng = gather_objects(rng_state(device), group)
     if group.is_main:
-        state = {**optimizers.state_dict(), "rng": rng_state(device), "best": evaluator.best if evaluator else None}
+        state = {**optimizers.state_dict(), "rng": every_rng[0], "rng_ranks": every_rng,
+                 "best": evaluator.best if evaluator else None}
         save_checkpoint(run_dir, model, cfg, step, state, cfg.train.keep_last)
     barrier(group)
 
 
 def _evaluate(evaluator: TrainingEvaluator, model, cfg: RunConfig, step: int, run_dir: Path, monitor: Monitor,
               device) -> None:
-    with autocast(device, cfg.train.precision):
-        metrics = evaluator(model)
+    metrics = evaluator(model, autocast(device, cfg.train.precision))
     monitor.log_eval(step, metrics)
     if evaluator.improved(metrics, step):
         atomic_write(run_dir / BEST, weights_bytes(model, cfg, step))
 
 
-def _restore(run_dir: Path, model, optimizers: Optimizers, device) -> int:
+def rank_seed(seed: int, rank: int, step: int) -> int:
+    """A distinct, reproducible random stream for each process of a multi-process run."""
+    return seed + 1_000_003 * rank + 7919 * step
+
+
+def _restore(run_dir: Path, model, optimizers: Optimizers, device, group: ProcessGroup, seed: int) -> int:
     tensors, _, weights_step = read_weights(run_dir / WEIGHTS)
     state = read_state(run_dir / STATE)
     if state["step"] != weights_step:
@@ -268,7 +289,13 @@ def _restore(run_dir: Path, model, optimizers: Optimizers, device) -> int:
     model.load_state_dict(tensors)
     model.load_training_state(state["model"])
     optimizers.load_state_dict(state)
-    restore_rng_state(state["rng"], device)
+    saved = state.get("rng_ranks") or [state["rng"]]
+    if len(saved) == group.world_size:
+        restore_rng_state(saved[group.rank], device)
+    else:  # another process count than when saved: rank 0 continues its stream, the others start new ones
+        restore_rng_state(saved[0], device)
+        if group.rank > 0:
+            torch.manual_seed(rank_seed(seed, group.rank, state["step"]))
     return state["step"]
 
 

@@ -16,6 +16,7 @@ from torch import Tensor
 from torchvision.utils import make_grid
 
 from pairless.data.images import save_image
+from pairless.train.checkpoint import atomic_write
 
 
 MIN_TILE = 128
@@ -43,6 +44,23 @@ def _rgb(image: Tensor) -> Tensor:
     return image.expand(3, -1, -1) if image.shape[0] == 1 else image
 
 
+def drop_records_after(path: Path, step: int) -> None:
+    """On resume, forget what was logged after the checkpoint: those steps run again and are logged again."""
+    if not path.is_file():
+        return
+    lines = path.read_text().splitlines(keepends=True)
+    kept = [line for line in lines if _logged_step(line) <= step]
+    if len(kept) < len(lines):
+        atomic_write(path, "".join(kept).encode())
+
+
+def _logged_step(line: str) -> int:
+    try:
+        return int(json.loads(line).get("step", 0))
+    except (json.JSONDecodeError, AttributeError, TypeError, ValueError):
+        return 0
+
+
 class Monitor:
     """Owns the run folder's logs. Loss tensors are accumulated on the device and read back only at
     log steps, so training does not synchronise with the host every iteration."""
@@ -52,6 +70,7 @@ class Monitor:
 
         self.run_dir = run_dir
         self.writer = SummaryWriter(str(run_dir))
+        drop_records_after(run_dir / "metrics.jsonl", start_step)
         self.metrics_file = open(run_dir / "metrics.jsonl", "a")
         self.sums: dict[str, Tensor] = {}
         self.count = 0

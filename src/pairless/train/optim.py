@@ -42,9 +42,14 @@ class Optimizers:
         self.base_lrs = {name: opt.param_groups[0]["lr"] for name, opt in self.groups.items()}
         self.device_type = device_type
         self.scaler = torch.amp.GradScaler(device_type) if precision == "fp16" else None
+        self.scaled_steps: set[str] = set()
+        """Groups stepped through the scaler since its last update (a scaler steps each optimiser once)."""
 
     def step(self, loss: Tensor, *groups: str) -> None:
         optimizers = [self.groups[g] for g in groups]
+        if self.scaler and self.scaled_steps.intersection(groups):
+            self.scaler.update()  # an optimiser stepped twice in one iteration (e.g. DualGAN's critic steps)
+            self.scaled_steps.clear()
         for opt in optimizers:
             opt.zero_grad(set_to_none=True)
         # Backward runs outside autocast (the forward pass may have run inside it).
@@ -55,6 +60,7 @@ class Optimizers:
         for name, opt in zip(groups, optimizers):
             if self.scaler:
                 self.scaler.step(opt)
+                self.scaled_steps.add(name)
             else:
                 opt.step()
             self.model.after_optimizer_step(name)
@@ -62,6 +68,7 @@ class Optimizers:
     def end_iteration(self) -> None:
         if self.scaler:
             self.scaler.update()
+            self.scaled_steps.clear()
 
     def set_lr_multiplier(self, multiplier: float) -> None:
         for name, opt in self.groups.items():
