@@ -16,6 +16,7 @@ from typing import ClassVar, Literal, Protocol
 from torch import Tensor, nn
 
 from pairless.errors import PairlessError
+from pairless.models.image_pool import ImagePool
 
 DIRECTIONS = ("AtoB", "BtoA")
 
@@ -64,11 +65,19 @@ class TranslationModel(nn.Module):
         raise NotImplementedError
 
     def training_state(self) -> dict[str, Tensor]:
-        """Non-weight state needed to resume exactly (e.g. image pools)."""
-        return {}
+        """Non-weight state needed to resume exactly: by default the contents of the model's image pools."""
+        return {name: pool.state() for name, pool in self.image_pools()}
 
     def load_training_state(self, state: dict[str, Tensor]) -> None:
-        del state
+        pools = self.image_pools()
+        if pools:
+            device = next(self.parameters()).device
+            for name, pool in pools:
+                pool.load_state(state[name], device)
+
+    def image_pools(self) -> list[tuple[str, ImagePool]]:
+        """The image pools held as attributes (e.g. CycleGAN's pool_A and pool_B), by attribute name."""
+        return [(name, value) for name, value in vars(self).items() if isinstance(value, ImagePool)]
 
     def after_optimizer_step(self, group: str) -> None:
         """Called right after optimiser `group` stepped: the place for parameter constraints
@@ -91,8 +100,8 @@ class TranslationModel(nn.Module):
 
 
 class CycleTranslationModel(TranslationModel):
-    """Models with a generator per direction, `G_AB` and `G_BA` (CycleGAN, DualGAN, DiscoGAN): translation
-    both ways and sample grids that show each image's round trip."""
+    """Models with a generator per direction, `G_AB` and `G_BA` (CycleGAN, DCLGAN, DualGAN, DiscoGAN):
+    translation both ways and sample grids that show each image's round trip."""
 
     directions: ClassVar[tuple[str, ...]] = DIRECTIONS
     G_AB: nn.Module

@@ -90,14 +90,6 @@ class CycleGANModel(CycleTranslationModel):
         updater.step(loss_d_a + loss_d_b, "D")
         return losses | {"G": loss_g, "D_A": loss_d_a, "D_B": loss_d_b}
 
-    def training_state(self) -> dict[str, Tensor]:
-        return {"pool_A": self.pool_A.state(), "pool_B": self.pool_B.state()}
-
-    def load_training_state(self, state: dict[str, Tensor]) -> None:
-        device = next(self.parameters()).device
-        self.pool_A.load_state(state["pool_A"], device)
-        self.pool_B.load_state(state["pool_B"], device)
-
 
 register("cyclegan", CycleGANModel, CycleGANConfig, train={"epochs": 200, "decay_fraction": 0.5},
          description="CycleGAN: two generators with cycle-consistency and identity losses, image pools")

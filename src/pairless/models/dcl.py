@@ -23,7 +23,7 @@ from pairless.errors import PairlessError
 from pairless.losses.adversarial import GanMode, discriminator_loss, generator_loss
 from pairless.losses.reconstruction import identity_loss
 from pairless.losses.similarity import similarity_loss
-from pairless.models.base import OptimizerGroup, TranslationModel, Updater, frozen, same_channels_or_warn
+from pairless.models.base import OptimizerGroup, CycleTranslationModel, Updater, frozen, same_channels_or_warn
 from pairless.models.contrastive import PatchNCEOptions, SampledPatchNCE, check_nce_layers, sampled_patch_nce
 from pairless.models.feature_losses import FeatureLossOptions, feature_losses
 from pairless.models.image_pool import ImagePool
@@ -64,8 +64,7 @@ class DCLConfig(FeatureLossOptions, PatchNCEOptions):
             raise PairlessError("--width and --sim-dim must be at least 1, --n-blocks and --pool-size at least 0")
 
 
-class DCLModel(TranslationModel):
-    directions = ("AtoB", "BtoA")
+class DCLModel(CycleTranslationModel):
 
     def __init__(self, config: DCLConfig, channels_a: int = 3, channels_b: int = 3):
         super().__init__(config, channels_a, channels_b)
@@ -144,21 +143,9 @@ class DCLModel(TranslationModel):
         return (similarity_loss(embed(self.H_real_A, nce_ab.keys), embed(self.H_fake_A, nce_ba.queries))
                 + similarity_loss(embed(self.H_real_B, nce_ba.keys), embed(self.H_fake_B, nce_ab.queries)))
 
-    def translate(self, images: Tensor, direction: str = "AtoB") -> Tensor:
-        self.check_direction(direction)
-        return self.G_AB(images) if direction == "AtoB" else self.G_BA(images)
-
     def visuals(self, batch: dict[str, Tensor]) -> list[dict[str, Tensor]]:
         return [{"real_A": batch["A"], "fake_B": self.G_AB(batch["A"]), "idt_A": self.G_BA(batch["A"])},
                 {"real_B": batch["B"], "fake_A": self.G_BA(batch["B"]), "idt_B": self.G_AB(batch["B"])}]
-
-    def training_state(self) -> dict[str, Tensor]:
-        return {"pool_A": self.pool_A.state(), "pool_B": self.pool_B.state()}
-
-    def load_training_state(self, state: dict[str, Tensor]) -> None:
-        device = next(self.parameters()).device
-        self.pool_A.load_state(state["pool_A"], device)
-        self.pool_B.load_state(state["pool_B"], device)
 
 
 register("dclgan", DCLModel, DCLConfig, train={"epochs": 400, "decay_fraction": 0.5, "lr": 1e-4},

@@ -10,7 +10,6 @@ import torch
 from torch import Tensor
 
 from pairless.config import RunConfig
-from pairless.data.transforms import pad_to_multiple
 from pairless.errors import PairlessError
 from pairless.eval.domain import domain_classifier_for
 from pairless.eval.evaluate import distribution_scores, split_folders
@@ -18,6 +17,7 @@ from pairless.eval.imageset import folder_paths, load_image_set, to_uint8
 from pairless.eval.paired import paired_scores
 from pairless.eval.ranking import is_better
 from pairless.models.base import TranslationModel
+from pairless.translator import Translator
 
 BEST = "best.safetensors"
 BATCH = 16
@@ -46,7 +46,7 @@ class TrainingEvaluator:
                                 f"(measured: {', '.join(sorted(measured))})")
         self.judge = domain_classifier_for(data_dir, device, log=log)
         self.best: dict | None = None
-        self.device = device
+        self.config = cfg
 
     @staticmethod
     def _matching_truth(sources: list[Path], truth_dir: Path, size: int) -> Tensor | None:
@@ -55,18 +55,11 @@ class TrainingEvaluator:
             return None
         return load_image_set([truths[p.stem] for p in sources], size)
 
-    @torch.no_grad()
     def translate(self, model: TranslationModel) -> Tensor:
-        channels = model.input_channels("AtoB")
-        outputs = []
-        for start in range(0, len(self.source), BATCH):
-            images = self.source[start:start + BATCH].float() / 255
-            images = images[:, :1] if channels == 1 else images
-            size = images.shape[-2:]
-            padded = pad_to_multiple(images.to(self.device), model.size_multiple)
-            out = model.translate(padded * 2 - 1, "AtoB")[..., :size[0], :size[1]]
-            outputs.append(to_uint8((out.float().cpu() + 1) / 2))
-        return torch.cat(outputs)
+        """The held-out images translated AtoB as `pairless translate` does it, as uint8."""
+        translator = Translator(model, self.config)
+        return torch.cat([to_uint8(translator.translate_tensor(self.source[i:i + BATCH].float() / 255).cpu())
+                          for i in range(0, len(self.source), BATCH)])
 
     def __call__(self, model: TranslationModel, precision=nullcontext()) -> dict[str, float]:
         """Scores of the model's translations; `precision` (an autocast context) applies to translating

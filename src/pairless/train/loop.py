@@ -219,7 +219,7 @@ def _run_steps(cfg: RunConfig, run_dir: Path, model, optimizers: Optimizers, loa
     """Iterate until the end of the schedule, `stop_at` or Ctrl-C; checkpoints on the way and at the end.
     Returns the step reached and whether Ctrl-C stopped it."""
     t, total = cfg.train, cfg.train.steps
-    saved_step = step
+    saved_step, stopped = step, False
     with stop_requests() as requests:
         for batch in loader:
             optimizers.set_lr_multiplier(lr_multiplier(step, total, t.decay_fraction))
@@ -232,15 +232,23 @@ def _run_steps(cfg: RunConfig, run_dir: Path, model, optimizers: Optimizers, loa
                 _report_progress(cfg, model, losses, preview, monitor, step, device)
             if evaluator and (step % t.eval_every == 0 or step == total):
                 _evaluate(evaluator, model, cfg, step, run_dir, monitor, device)
-            requests["stop"] = agree_to_stop(requests["stop"], group, device)
-            if requests["stop"] or (stop_at is not None and step >= stop_at):
+            stopped = _stop_requested(requests["stop"], group, device, sync_now=step % t.log_every == 0)
+            if stopped or (stop_at is not None and step >= stop_at):
                 break
             if step % t.save_every == 0 and step < total:
                 _save(run_dir, model, cfg, step, optimizers, device, evaluator, group)
                 saved_step = step
         if step > saved_step:
             _save(run_dir, model, cfg, step, optimizers, device, evaluator, group)
-    return step, requests["stop"] and step < total
+    return step, stopped and step < total
+
+
+def _stop_requested(requested: bool, group: ProcessGroup, device, sync_now: bool) -> bool:
+    """Ctrl-C stops a single process after this iteration. Several processes agree on it at log steps
+    only, so the other iterations carry no extra synchronisation."""
+    if not group.enabled:
+        return requested
+    return sync_now and agree_to_stop(requested, group, device)
 
 
 def _report_progress(cfg: RunConfig, model, losses: dict, preview, monitor: Monitor, step: int, device) -> None:
