@@ -24,8 +24,8 @@ TINY_MODEL = {
     "dualgan": {"width": 4, "depth": 5},
     "discogan": {"width": 4},
     "dtn": {"width": 4, "feature_dim": 8, "pretrain_steps": 2},
-    "ugatit": {"width": 4, "n_blocks": 2, "mlp_grid": 8, "d_layers_global": 5, "d_layers_local": 4},
-    "ugatit-light": {"width": 4, "n_blocks": 2, "d_layers_global": 5, "d_layers_local": 4},
+    "ugatit": {"width": 4, "n_blocks": 2, "d_layers_local": 4},
+    "ugatit-light": {"width": 4, "n_blocks": 2, "d_layers_local": 4},
 }
 
 

@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from pairless.errors import PairlessError
-from pairless.tiling import blend_ramp, check_tiling, spans, tile_starts
+from pairless.tiling import GridMeans, blend_ramp, check_tiling, spans, tile_starts
 from pairless.train.checkpoint import build_model
 from pairless.translator import Translator
 from tests.conftest import tiny_config
@@ -135,3 +135,58 @@ def test_cli_translate_with_tiles(tmp_path, translator):
     assert Image.open(tmp_path / "out" / "big.png").size == (80, 60)
     bad = subprocess.run(command[:-4] + ["--tile", "32", "--overlap", "16"], capture_output=True, text=True)
     assert bad.returncode == 2 and "--overlap must be" in bad.stderr
+
+
+def test_tiled_attention_maps_match_untiled(tmp_path):
+    """U-GAT-IT's heat-maps tile like translations: raw maps blended, normalised once over the image.
+    Measured with this random-initialised light generator: mean error 0.042 (0.22 at most) against a map
+    spread (std) of 0.19; tiles translated and normalised on their own: 0.23."""
+    from pairless.attention import attention_maps
+
+    torch.manual_seed(0)
+    cfg = tiny_config("ugatit-light", tmp_path).resolved()
+    translator = Translator(build_model(cfg), cfg)
+    image = smooth_image(80, 112)
+    untiled = attention_maps(translator, image)
+    tiled = attention_maps(translator, image, tile=TILE, overlap=OVERLAP)
+    error = interior_error(tiled, untiled)
+    naive = torch.zeros_like(untiled)
+    for top in range(0, 80, TILE):
+        for left in range(0, 112, TILE):
+            naive[..., top:top + TILE, left:left + TILE] = attention_maps(
+                translator, image[..., top:top + TILE, left:left + TILE])
+    naive_error = interior_error(naive, untiled)
+    assert tiled.shape == untiled.shape == (1, 1, 80, 112)
+    assert tiled.min() == 0 and tiled.max() == 1
+    assert error.mean() < 0.07 and error.max() < 0.35
+    assert naive_error.mean() > 3 * error.mean()
+
+
+@pytest.mark.parametrize("grid", [1, 6, 16])
+def test_grid_means_from_tile_cores_equal_adaptive_pooling_of_the_whole_map(grid):
+    """U-GAT-IT's γ/β MLP pools its input to a grid; tiles rebuild that pooling of the whole map exactly,
+    also where the cells of a grid that does not divide the map share pixels."""
+    torch.manual_seed(0)
+    image = torch.rand(2, 3, 80, 112)
+    means = GridMeans(grid, 80, 112, multiple=4)
+    for row in spans(80, TILE, OVERLAP, 4):
+        for col in spans(112, TILE, OVERLAP, 4):
+            tile = image[..., row.start:row.end, col.start:col.end]
+            features = torch.nn.functional.avg_pool2d(tile, 4)  # a map at 1/4 scale, like U-GAT-IT's
+            means.add(features, row, col, 4)
+    expected = torch.nn.functional.adaptive_avg_pool2d(torch.nn.functional.avg_pool2d(image, 4), grid)
+    torch.testing.assert_close(means.statistics(), expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("method, bound", [("ugatit-light", 0.03), ("ugatit", 0.04)])
+def test_tiled_ugatit_uses_whole_image_statistics_in_adalin_iln_and_gamma_beta(method, bound, tmp_path):
+    """Bounds above what these random-initialised generators measured on the smooth image: mean error
+    0.022 (light) and 0.032 (full) with the whole image's statistics in AdaLIN, ILN and the γ/β MLP;
+    0.039 and 0.045 when those three used each tile's own."""
+    torch.manual_seed(0)
+    cfg = tiny_config(method, tmp_path).resolved()
+    translator = Translator(build_model(cfg), cfg)
+    image = smooth_image(80, 112)
+    untiled = translator.translate_tensor(image)
+    error = interior_error(translator.translate_tensor(image, tile=TILE, overlap=OVERLAP), untiled)
+    assert error.mean() < bound and error.max() < 0.35

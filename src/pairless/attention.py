@@ -3,6 +3,10 @@
 `pairless translate CKPT IMAGES --out DIR --attention` writes one PNG per input under DIR/attention/: the
 generator's CAM heat-map (channel sum of its attended features, min-max normalised per image) coloured
 with the jet colour map and blended half-and-half over the input image.
+
+With --tile, the heat-map is assembled from overlapping tiles like the translation (pairless.tiling): the
+encoder's instance norms use whole-image statistics, the tiles' raw maps are blended, and the result is
+normalised once over the whole image.
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ from torch import Tensor
 from pairless.data.images import read_image, save_image
 from pairless.data.transforms import pad_to_multiple
 from pairless.errors import PairlessError
-from pairless.nn.ugatit import heatmap_image
+from pairless.nn.ugatit import enlarge_heatmap, normalise_per_image
+from pairless.tiling import translate_tiled
 from pairless.translator import Translator, collect_inputs
 
 OVERLAY_OPACITY = 0.5
@@ -29,15 +34,26 @@ def check_attention(translator: Translator) -> None:
 
 
 @torch.inference_mode()
-def attention_maps(translator: Translator, batch: Tensor, direction: str = "AtoB") -> Tensor:
-    """[N, C, H, W] in [0, 1] -> the generator's heat-maps [N, 1, H, W] in [0, 1], any H and W."""
+def attention_maps(translator: Translator, batch: Tensor, direction: str = "AtoB", tile: int | None = None,
+                   overlap: int = 64, tile_stats: str = "exact") -> Tensor:
+    """[N, C, H, W] in [0, 1] -> the generator's heat-maps [N, 1, H, W] in [0, 1], any H and W.
+
+    `tile`, `overlap` and `tile_stats` work as in `Translator.translate`.
+    """
     check_attention(translator)
     model = translator.model
     model.check_direction(direction)
-    height, width = batch.shape[-2:]
-    padded = pad_to_multiple(batch.to(translator.device, torch.float32), model.size_multiple)
-    heatmap = model.translate_with_attention(padded * 2 - 1, direction).heatmap
-    return heatmap_image(heatmap, padded.shape[-2:])[..., :height, :width]
+
+    def raw_heatmap(part: Tensor) -> Tensor:
+        height, width = part.shape[-2:]
+        padded = pad_to_multiple(part.to(translator.device, torch.float32), model.size_multiple)
+        heatmap = model.translate_with_attention(padded * 2 - 1, direction).heatmap
+        return enlarge_heatmap(heatmap, padded.shape[-2:])[..., :height, :width]
+
+    if tile is None:
+        return normalise_per_image(raw_heatmap(batch))
+    return normalise_per_image(translate_tiled(raw_heatmap, model, batch, tile, overlap, model.size_multiple,
+                                               translator.device, tile_stats))
 
 
 def overlay(image: Tensor, heat: Tensor) -> Tensor:
@@ -50,14 +66,15 @@ def overlay(image: Tensor, heat: Tensor) -> Tensor:
 
 
 def write_attention_maps(translator: Translator, inputs: Iterable[str | Path], out_dir: str | Path,
-                         direction: str = "AtoB") -> list[Path]:
+                         direction: str = "AtoB", tile: int | None = None, overlap: int = 64,
+                         tile_stats: str = "exact") -> list[Path]:
     """One PNG per input image (folder structure kept) under `out_dir`; returns the written paths."""
     check_attention(translator)
     channels = translator.model.input_channels(direction)
     written = []
     for source, relative in collect_inputs(inputs):
         image = read_image(source, channels)
-        heat = attention_maps(translator, image[None], direction)[0]
+        heat = attention_maps(translator, image[None], direction, tile, overlap, tile_stats)[0]
         target = Path(out_dir) / relative.with_suffix(".png")
         save_image(overlay(image, heat), target)
         written.append(target)

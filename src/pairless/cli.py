@@ -174,7 +174,7 @@ def translate(
                               overlap=overlap, tile_stats=tile_stats)
     typer.echo(f"translated {len(written)} image(s) {direction} into {out}")
     if attention:
-        maps = write_attention_maps(translator, inputs, out / "attention", direction)
+        maps = write_attention_maps(translator, inputs, out / "attention", direction, tile, overlap, tile_stats)
         typer.echo(f"wrote {len(maps)} attention map(s) into {out / 'attention'}")
 
 

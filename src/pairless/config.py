@@ -148,11 +148,17 @@ class RunConfig:
         return base.override({f"{s}.{k}": v for s in SECTIONS for k, v in (data.get(s) or {}).items()})
 
     def resolved(self) -> RunConfig:
-        """Fill the fields left to be chosen by image size (`n_blocks: None` = 9 at 256 px and up, else 6)."""
-        if getattr(self.model, "n_blocks", 0) is None:
-            blocks = 9 if self.data.size >= 256 else 6
-            return dataclasses.replace(self, model=dataclasses.replace(self.model, n_blocks=blocks))
-        return self
+        """Fill the model fields left (None) to be chosen by the crop size `data.size`.
+
+        ResNet generators' `n_blocks: None` is 9 at 256 px and up, else 6; a model config with a
+        `for_size(size)` method fills its own (SinCUT's discriminator depth, U-GAT-IT's γ/β grid).
+        """
+        model = self.model
+        if getattr(model, "n_blocks", 0) is None:
+            model = dataclasses.replace(model, n_blocks=9 if self.data.size >= 256 else 6)
+        if hasattr(model, "for_size"):
+            model = model.for_size(self.data.size)
+        return self if model is self.model else dataclasses.replace(self, model=model)
 
     def to_dict(self) -> dict:
         return {"method": self.method, **{s: section_to_dict(getattr(self, s)) for s in SECTIONS}}

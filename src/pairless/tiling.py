@@ -3,8 +3,9 @@
 Two things make neighbouring tiles disagree where they meet. Each tile sees only its own pixels (the
 generator's padding stands in for the neighbours), so tiles overlap and are blended with weights that fall
 smoothly towards a tile's inner edges. And instance norm measures its statistics per input, so a tile of sky
-and a tile of grass would be normalised differently. Every instance norm therefore uses one set of
-statistics for the whole image:
+and a tile of grass would be normalised differently. Every instance norm (and every layer that declares
+`tile_statistics`: U-GAT-IT's AdaLIN and ILN, and its γ/β MLP, which pools its input to a grid) therefore
+uses one set of statistics for the whole image:
 
 - "exact" (default): measured on the full-resolution image, one norm layer at a time, by tiled passes that
   replay the statistics of the layers before it and stop at the measured layer. The result is close to the
@@ -23,6 +24,7 @@ from collections import Counter
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -131,10 +133,13 @@ def thumbnail(batch: Tensor, tile: int) -> Tensor:
     return F.interpolate(batch.float(), size=size, mode="bilinear", antialias=True, align_corners=False).clamp(0, 1)
 
 
-def instance_norms(model: nn.Module) -> list[nn.InstanceNorm2d]:
-    """Instance norms that measure statistics per input (those with running statistics use them anyway)."""
+def per_input_layers(model: nn.Module) -> list[nn.Module]:
+    """Layers whose output depends on statistics of their whole input: instance norms (those with running
+    statistics use them anyway) and layers that declare `tile_statistics` (U-GAT-IT's AdaLIN, ILN and γ/β
+    MLP), which take the whole image's values as a `statistics=` argument of their forward."""
     return [m for m in model.modules()
-            if isinstance(m, nn.InstanceNorm2d) and not (m.track_running_stats and m.running_mean is not None)]
+            if (isinstance(m, nn.InstanceNorm2d) and not (m.track_running_stats and m.running_mean is not None))
+            or getattr(m, "tile_statistics", None) in ("moments", "grid_means")]
 
 
 class _MeasuredLayerReached(Exception):
@@ -142,15 +147,16 @@ class _MeasuredLayerReached(Exception):
 
 
 class FixedNormStatistics:
-    """Makes a model's instance norms normalise with given statistics instead of each input's own.
+    """Makes a model's per-input layers (see `per_input_layers`) use given statistics instead of each
+    input's own: per-channel moments, or (U-GAT-IT's γ/β MLP) the input average-pooled to a grid.
 
     Statistics are kept per call: key (module, n) is the n-th call of that module within one translation,
     so a module used several times per pass gets each of its statistics back in order.
     """
 
     def __init__(self, model: nn.Module):
-        self.norms = instance_norms(model)
-        self.stats: dict[tuple[nn.Module, int], tuple[Tensor, Tensor]] = {}
+        self.layers = per_input_layers(model)
+        self.stats: dict[tuple[nn.Module, int], Any] = {}
         self.calls: Counter[nn.Module] = Counter()
         self.measuring: tuple[tuple[nn.Module, int], Callable[[Tensor], None]] | None = None
         self.recording = False
@@ -158,7 +164,7 @@ class FixedNormStatistics:
     def hooked(self) -> ExitStack:
         """A context manager: the hooks are in place while it is active."""
         stack = ExitStack()
-        for module in self.norms:
+        for module in self.layers:
             stack.callback(module.register_forward_hook(self._hook).remove)
         return stack
 
@@ -167,7 +173,7 @@ class FixedNormStatistics:
         return translate(images)
 
     def record(self, translate: TranslateFn, images: Tensor) -> None:
-        """Keep the statistics every norm call measures on `images` (and so learn the call order)."""
+        """Keep the statistics every layer call measures on `images` (and so learn the call order)."""
         self.stats.clear()
         self.recording = True
         try:
@@ -181,59 +187,75 @@ class FixedNormStatistics:
         order = list(self.stats)
         self.stats.clear()
         for key in order:
-            moments = Moments()
+            module = key[0]
+            if getattr(module, "tile_statistics", None) == "grid_means":
+                accumulator = GridMeans(module.grid, *batch.shape[-2:], multiple)
+            else:
+                accumulator = Moments()
             for row in rows:
                 for col in cols:
-                    self.measuring = (key, lambda x: moments.add(tile_core(x, row, col, multiple)))
+                    self.measuring = (key, lambda x: accumulator.add(x, row, col, multiple))
                     try:
                         self.translate(translate, batch[..., row.start:row.end, col.start:col.end].to(device))
                     except _MeasuredLayerReached:
                         pass
                     finally:
                         self.measuring = None
-            self.stats[key] = moments.statistics()
+            self.stats[key] = accumulator.statistics()
 
-    def _hook(self, module: nn.InstanceNorm2d, inputs: tuple[Tensor, ...], output: Tensor) -> Tensor | None:
+    def _hook(self, module: nn.Module, inputs: tuple[Tensor, ...], output: Tensor) -> Any:
         key = (module, self.calls[module])
         self.calls[module] += 1
         x = inputs[0].float()
         if key in self.stats:
-            mean, var = self.stats[key]
-            normalised = (x - mean) / torch.sqrt(var + module.eps)
-            if module.affine:
-                normalised = normalised * module.weight.view(-1, 1, 1) + module.bias.view(-1, 1, 1)
-            return normalised.to(output.dtype)
+            if isinstance(module, nn.InstanceNorm2d):
+                return normalise_instance(module, x, *self.stats[key]).to(output.dtype)
+            return module.forward(*inputs, statistics=self.stats[key])
         if self.measuring is not None and self.measuring[0] == key:
             self.measuring[1](x)
             raise _MeasuredLayerReached
         if self.recording:
-            self.stats[key] = (x.mean((-2, -1), keepdim=True), x.var((-2, -1), unbiased=False, keepdim=True))
+            if getattr(module, "tile_statistics", None) == "grid_means":
+                self.stats[key] = F.adaptive_avg_pool2d(x, module.grid)
+            else:
+                self.stats[key] = (x.mean((-2, -1), keepdim=True), x.var((-2, -1), unbiased=False, keepdim=True))
         return None
 
 
-def tile_core(features: Tensor, row: Span, col: Span, multiple: int) -> Tensor:
-    """The part of a tile's feature map [N, C, h, w] that lies in the tile's core.
+def normalise_instance(module: nn.InstanceNorm2d, x: Tensor, mean: Tensor, var: Tensor) -> Tensor:
+    normalised = (x - mean) / torch.sqrt(var + module.eps)
+    if module.affine:
+        normalised = normalised * module.weight.view(-1, 1, 1) + module.bias.view(-1, 1, 1)
+    return normalised
 
-    The tile was padded to the size multiple before the network, so the map's scale is h / padded height.
-    """
-    crops = []
-    for span, length in ((row, features.shape[-2]), (col, features.shape[-1])):
-        scale = length / (math.ceil((span.end - span.start) / multiple) * multiple)
-        first, last = (span.core_start - span.start) * scale, (span.core_end - span.start) * scale
-        crops.append(slice(round(first), round(last)))
-    return features[..., crops[0], crops[1]]
+
+def feature_scale(features: Tensor, span: Span, axis: int, multiple: int) -> float:
+    """Feature-map pixels per image pixel along `axis` (-2 or -1): the tile was padded to the size multiple
+    before the network, so the map's scale is its length / the padded tile length."""
+    return features.shape[axis] / (math.ceil((span.end - span.start) / multiple) * multiple)
+
+
+def core_slice(features: Tensor, span: Span, axis: int, multiple: int) -> slice:
+    """The part of a tile's feature map, along `axis`, that lies in the tile's core."""
+    scale = feature_scale(features, span, axis, multiple)
+    return slice(round((span.core_start - span.start) * scale), round((span.core_end - span.start) * scale))
+
+
+def tile_core(features: Tensor, row: Span, col: Span, multiple: int) -> Tensor:
+    """The part of a tile's feature map [N, C, h, w] that lies in the tile's core."""
+    return features[..., core_slice(features, row, -2, multiple), core_slice(features, col, -1, multiple)]
 
 
 class Moments:
-    """Per-sample, per-channel pixel count, sum and sum of squares (float64) over several feature maps."""
+    """Per-sample, per-channel pixel count, sum and sum of squares (float64) over several tiles' cores."""
 
     def __init__(self):
         self.count = 0
         self.total: Tensor | float = 0.0
         self.squares: Tensor | float = 0.0
 
-    def add(self, features: Tensor) -> None:
-        features = features.double()
+    def add(self, features: Tensor, row: Span, col: Span, multiple: int) -> None:
+        features = tile_core(features, row, col, multiple).double()
         self.count += features.shape[-2] * features.shape[-1]
         self.total = self.total + features.sum((-2, -1), keepdim=True)
         self.squares = self.squares + features.square().sum((-2, -1), keepdim=True)
@@ -242,3 +264,37 @@ class Moments:
         """(mean, biased variance), as instance norm computes them, in float32."""
         mean = self.total / self.count
         return mean.float(), (self.squares / self.count - mean.square()).clamp_min(0).float()
+
+
+class GridMeans:
+    """`F.adaptive_avg_pool2d(feature map, grid)` of a whole image's feature map, summed from tiles' cores.
+
+    Adaptive pooling's cell i along an axis of length L covers [floor(i L / g), ceil((i + 1) L / g)); each
+    core adds its pixels to the cells they fall in (neighbouring cells may share a pixel, as in the pooling).
+    """
+
+    def __init__(self, grid: int, height: int, width: int, multiple: int):
+        self.grid = grid
+        self.padded = (math.ceil(height / multiple) * multiple, math.ceil(width / multiple) * multiple)
+        self.total: Tensor | float = 0.0
+        self.count: Tensor | float = 0.0
+
+    def add(self, features: Tensor, row: Span, col: Span, multiple: int) -> None:
+        members = []
+        for axis, span, padded in ((-2, row, self.padded[0]), (-1, col, self.padded[1])):
+            scale = feature_scale(features, span, axis, multiple)
+            core = core_slice(features, span, axis, multiple)
+            positions = torch.arange(core.start, core.stop) + round(span.start * scale)
+            members.append(self.cell_members(positions, round(padded * scale)).to(features.device))
+        core = tile_core(features, row, col, multiple).double()
+        self.total = self.total + torch.einsum("ih,nchw,jw->ncij", members[0], core, members[1])
+        self.count = self.count + members[0].sum(1)[:, None] * members[1].sum(1)[None]
+
+    def cell_members(self, positions: Tensor, length: int) -> Tensor:
+        """[grid, len(positions)] float64: 1 where a position of an axis of `length` lies in the cell."""
+        cells = torch.arange(self.grid)
+        first, last = cells * length // self.grid, -((-(cells + 1) * length) // self.grid)
+        return ((positions[None] >= first[:, None]) & (positions[None] < last[:, None])).double()
+
+    def statistics(self) -> Tensor:
+        return (self.total / torch.as_tensor(self.count).clamp_min(1)).float()

@@ -9,16 +9,19 @@ import torch.nn.functional as F
 from pairless.losses.conditional import conditional_contrastive_loss
 
 
-def direct_2c(embeddings, proxies, labels, t):
+def direct_2c(embeddings, proxies, labels, t, rows=None):
+    """The formula over the whole batch; with `rows`, averaged over those anchors only (the l_k still range
+    over the whole batch)."""
     l = [F.normalize(v, dim=0) for v in embeddings.double()]
     e = [F.normalize(v, dim=0) for v in proxies.double()]
+    rows = range(len(l)) if rows is None else rows
     total = 0.0
-    for i in range(len(l)):
+    for i in rows:
         to_proxy = math.exp(float(l[i] @ e[i]) / t)
         positives = sum(math.exp(float(l[i] @ l[k]) / t) for k in range(len(l)) if k != i and labels[k] == labels[i])
         everyone = sum(math.exp(float(l[i] @ l[k]) / t) for k in range(len(l)) if k != i)
         total += -math.log((to_proxy + positives) / (to_proxy + everyone))
-    return total / len(l)
+    return total / len(rows)
 
 
 @pytest.mark.parametrize("temperature", [1.0, 0.5, 0.1])
@@ -48,3 +51,21 @@ def test_2c_ignores_embedding_scale_and_reaches_both_inputs():
     assert torch.allclose(loss, conditional_contrastive_loss(embeddings * 7, proxies * 0.1, labels))
     loss.backward()
     assert embeddings.grad.abs().sum() > 0 and proxies.grad.abs().sum() > 0
+
+
+def test_2c_of_one_shard_against_the_whole_batch_matches_the_formula():
+    """Multi-process training: each process's anchors meet every process's embeddings, so the shards'
+    mean loss is the loss of the whole batch."""
+    torch.manual_seed(2)
+    labels = torch.tensor([0, 1, 0, 2, 1, 0])
+    embeddings, proxies = torch.randn(6, 5), torch.randn(6, 5)
+    shards = []
+    for offset in (0, 3):
+        part = slice(offset, offset + 3)
+        shard = conditional_contrastive_loss(embeddings[part], proxies[part], labels[part], 0.5,
+                                             (embeddings, labels, offset))
+        assert float(shard) == pytest.approx(direct_2c(embeddings, proxies, labels, 0.5, range(offset, offset + 3)),
+                                             rel=1e-5)
+        shards.append(shard)
+    whole = conditional_contrastive_loss(embeddings, proxies, labels, 0.5)
+    assert float(sum(shards) / 2) == pytest.approx(float(whole), rel=1e-5)

@@ -101,8 +101,6 @@ def test_translate_each_direction_at_odd_sizes(trained):
 def test_fresh_models_build_from_presets():
     for method in method_names():
         settings = {"size": 64}
-        if method == "ugatit":
-            settings["mlp_grid"] = 16  # γ/β MLP over the whole 64 px map (the 256 px preset holds 671M weights)
         if data_kind(method) == "labelled":
             settings |= {"num_classes": 10, "image_size": 32}  # what training reads from the data set
         cfg = RunConfig.defaults(method).override(settings)

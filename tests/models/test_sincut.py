@@ -18,9 +18,9 @@ from pairless.translator import Translator
 from tests.conftest import tiny_config, write_images
 
 # 32 px crops reach the discriminator's 4x4 map after 3 blocks; batch 4 gives PatchNCE 3 negatives.
-TINY_SINCUT = {"model.width": 1, "model.d_width": 2, "model.d_blocks": 3, "model.n_blocks": 4,
+TINY_SINCUT = {"model.width": 1, "model.d_width": 2, "model.n_blocks": 4,
                "model.head_dim": 16, "train.batch_size": 4, "data.load_size": None}
-TINY_FLAGS = ["--size", "32", "--width", "1", "--d-width", "2", "--d-blocks", "3", "--n-blocks", "4",
+TINY_FLAGS = ["--size", "32", "--width", "1", "--d-width", "2", "--n-blocks", "4",
               "--head-dim", "16", "--batch-size", "4", "--workers", "0", "--device", "cpu", "--quiet"]
 
 
@@ -127,6 +127,20 @@ def test_shared_feature_losses_apply_to_sincut(two_images, tmp_path):
     cfg = tiny(two_images, **{"model.loss_mmd": 0.5, "model.loss_feature_matching": 2.0, "train.steps": 1})
     result = train(cfg, tmp_path / "run", quiet=True)
     assert {"mmd", "fm"} <= set(result.losses) and all(math.isfinite(v) for v in result.losses.values())
+
+
+@pytest.mark.parametrize("size, blocks", [(32, 3), (64, 4), (128, 5)])
+def test_discriminator_depth_follows_the_crop_size_unless_given(size, blocks):
+    cfg = RunConfig.defaults("sincut").override({"size": size})
+    assert cfg.model.d_blocks is None and cfg.resolved().model.d_blocks == blocks
+    assert cfg.override({"d_blocks": 2}).resolved().model.d_blocks == 2
+    model = build_model(cfg.override({"width": 1, "d_width": 1}))
+    assert model.D(torch.rand(1, 3, size, size)).shape == (1, 1)
+
+
+def test_crop_size_the_discriminator_cannot_take_names_the_option():
+    with pytest.raises(PairlessError, match="--size 48"):
+        RunConfig.defaults("sincut").override({"size": 48}).resolved()
 
 
 def test_wrong_discriminator_depth_for_the_crop_names_the_option(two_images, tmp_path):

@@ -5,7 +5,6 @@ import math
 
 import pytest
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
 from pairless.cli import main
@@ -13,6 +12,7 @@ from pairless.config import RunConfig
 from pairless.errors import PairlessError
 from pairless.models.ugatit import source_domain_loss
 from pairless.nn.adalin import ILN, AdaLIN
+from pairless.nn.ugatit import min_discriminator_input
 from pairless.train.checkpoint import build_model, load_model, read_weights, save_checkpoint
 from pairless.train.config import TrainConfig
 from pairless.train.loop import train
@@ -21,8 +21,7 @@ from tests.conftest import tiny_config, write_images
 
 VARIANTS = ("ugatit-light", "ugatit")
 # 32 px crops: the full model's γ/β MLP flattens the whole 8x8 map; the discriminators shrink to fit.
-TINY = {"model.width": 4, "model.n_blocks": 2, "model.mlp_grid": 8, "model.d_layers_global": 5,
-        "model.d_layers_local": 4}
+TINY = {"model.width": 4, "model.n_blocks": 2, "model.d_layers_local": 4}
 
 
 def tiny(method, root, **overrides):
@@ -109,6 +108,25 @@ def test_cli_translates_both_ways_and_writes_attention_maps(trained, tmp_path):
         assert sorted(p.name for p in (out / "attention").iterdir()) == sorted(sizes)
 
 
+def test_cli_attention_maps_follow_the_tiling_options(trained, tmp_path):
+    from pairless.attention import attention_maps, overlay
+    from pairless.data.images import read_image
+    from pairless.translator import Translator
+
+    _, root, _, _, _ = trained
+    image_path = write_images(tmp_path / "big", 1, size=(72, 56), seed=7)[0]
+    with pytest.raises(SystemExit) as exit_info:
+        main(["translate", str(root / "resumed"), str(image_path), "--out", str(tmp_path / "out"), "--attention",
+              "--tile", "32", "--overlap", "8", "--device", "cpu"])
+    assert exit_info.value.code == 0
+    written = read_image(tmp_path / "out" / "attention" / image_path.name, 3)
+    translator, image = Translator.load(root / "resumed", "cpu"), read_image(image_path, 3)
+    for tile, matches in ((32, True), (None, False)):
+        expected = overlay(image, attention_maps(translator, image[None], tile=tile, overlap=8)[0])
+        difference = (written - expected).abs().max()
+        assert (difference <= 1 / 255 + 1e-6) == matches, (tile, difference)
+
+
 def test_attention_option_refuses_models_without_attention(tmp_path, capsys):
     cfg = RunConfig.defaults("cyclegan").override({"size": 32, "width": 4, "n_blocks": 1})
     save_checkpoint(tmp_path / "run", build_model(cfg), cfg, 0, {}, keep_last=0)
@@ -154,13 +172,25 @@ def test_crops_too_small_for_the_discriminators_name_the_option(unpaired_dir):
         model.train_step({"A": torch.rand(1, 3, 32, 32), "B": torch.rand(1, 3, 32, 32)}, None)
 
 
+@pytest.mark.parametrize("size, grid, global_layers", [(32, 8, 5), (64, 16, 6), (96, 24, 7), (256, 64, 7)])
+def test_map_grid_and_global_discriminator_follow_the_crop_size_unless_given(size, grid, global_layers):
+    cfg = RunConfig.defaults("ugatit").override({"size": size})
+    assert (cfg.model.mlp_grid, cfg.model.d_layers_global) == (None, None)
+    m = cfg.resolved().model
+    assert (m.mlp_grid, m.d_layers_global, m.d_layers_local) == (grid, global_layers, 5)
+    assert min_discriminator_input(m.d_layers_global) <= size
+    given = cfg.override({"mlp_grid": 3, "d_layers_global": 4}).resolved().model
+    assert (given.mlp_grid, given.d_layers_global) == (3, 4)
+
+
 def test_presets_follow_the_paper():
     for method in VARIANTS:
-        cfg = RunConfig.defaults(method)
+        cfg = RunConfig.defaults(method).resolved()
         t, m = cfg.train, cfg.model
         assert (t.lr, t.beta1, t.beta2, t.weight_decay, t.decay_fraction) == (1e-4, 0.5, 0.999, 1e-4, 0.5)
         assert (m.lambda_gan, m.lambda_cycle, m.lambda_idt, m.lambda_cam) == (1, 10, 10, 1000)
         assert (m.n_blocks, m.d_layers_global, m.d_layers_local) == (4, 7, 5)
+        assert (cfg.data.size, cfg.model.mlp_grid) == (256, 64)
     assert RunConfig.defaults("ugatit-light").model.light and not RunConfig.defaults("ugatit").model.light
     with pytest.raises(PairlessError, match="--channels"):
         build_model(RunConfig.defaults("ugatit-light").override({"width": 2, "channels_a": 1}))

@@ -47,6 +47,22 @@ def test_iln_matches_the_formula_with_its_own_affine_parameters():
     assert torch.allclose(norm(x), expected, atol=1e-5)
 
 
+def test_given_moments_of_a_larger_image_normalise_a_tile_of_it_as_the_whole():
+    """Tiled translation hands AdaLIN / ILN the whole image's per-channel moments; a tile normalised with
+    them equals the same pixels of the whole image normalised, for instance and layer norm alike."""
+    x = sample((2, 5, 10, 12))
+    moments = (x.mean((2, 3), keepdim=True), x.var((2, 3), unbiased=False, keepdim=True))
+    tile = (slice(None), slice(None), slice(2, 7), slice(3, 12))
+    adalin, iln = AdaLIN(5), ILN(5)
+    with torch.no_grad():
+        for p in (adalin.rho, iln.rho, iln.gamma, iln.beta):
+            p.copy_(torch.rand_like(p))
+    gamma, beta = torch.randn(2, 5), torch.randn(2, 5)
+    assert torch.allclose(adalin(x[tile], gamma, beta, statistics=moments), adalin(x, gamma, beta)[tile], atol=1e-5)
+    assert torch.allclose(iln(x[tile], statistics=moments), iln(x)[tile], atol=1e-5)
+    assert not torch.allclose(iln(x[tile]), iln(x)[tile], atol=1e-2)
+
+
 def test_rho_one_is_instance_norm_and_rho_zero_is_layer_norm():
     x = sample()
     instance = nn.InstanceNorm2d(5, affine=False)(x)

@@ -1,5 +1,5 @@
-"""Multi-process training on CPU (gloo): gradients are averaged exactly as over one concatenated batch,
-and a 2-process `torchrun` run trains, checkpoints and resumes (also with a different process count)."""
+"""Multi-process training on CPU (gloo): gradients are averaged exactly as over one concatenated batch
+(also for ContraGAN's 2C loss, whose embeddings are gathered across processes), and a 2-process `torchrun` run trains, checkpoints and resumes (also with a different process count)."""
 
 import json
 import os
@@ -13,10 +13,11 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch import nn
 
+from pairless.losses.conditional import conditional_contrastive_loss
 from pairless.models.base import OptimizerGroup
 from pairless.train.checkpoint import read_weights
 from pairless.train.config import TrainConfig
-from pairless.train.distributed import ProcessGroup
+from pairless.train.distributed import ProcessGroup, gather_rows
 from pairless.train.optim import Optimizers
 
 
@@ -72,6 +73,49 @@ def test_averaged_gradients_equal_one_process_on_the_whole_batch(tmp_path):
             torch.testing.assert_close(result["grads"][i], p.grad, rtol=1e-5, atol=1e-7)
             torch.testing.assert_close(result["params"][i], p.detach(), rtol=1e-5, atol=1e-7)
         assert torch.equal(ranks[0]["params"][i], ranks[1]["params"][i])  # replicas stay identical
+
+
+class TinyContrastive(nn.Module):
+    """A ContraGAN-shaped loss: embeddings of the images and class proxies through the 2C loss, with the
+    embeddings gathered from every process as ContraGAN's condition loss does."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.G = nn.ModuleDict({"embed": nn.Linear(12, 6), "proxies": nn.Embedding(3, 6)})
+
+    optimizer_groups, after_optimizer_step = TinyModel.optimizer_groups, TinyModel.after_optimizer_step
+
+    def loss(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        embeddings = self.G["embed"](images.flatten(1))
+        gathered, offset = gather_rows(embeddings)
+        return conditional_contrastive_loss(embeddings, self.G["proxies"](labels), labels, 0.5,
+                                            (gathered, gather_rows(labels)[0], offset))
+
+
+def labelled_batch() -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.randn(6, 3, 2, 2, generator=torch.Generator().manual_seed(3)), torch.tensor([0, 1, 0, 2, 1, 1])
+
+
+def contrastive_shard_worker(rank: int, world_size: int, port: int, out: str) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=world_size)
+    model = TinyContrastive()
+    optimizers = Optimizers(model, TrainConfig(lr=0.1), "cpu", "fp32", ProcessGroup(rank, world_size))
+    images, labels = (part.chunk(world_size)[rank] for part in labelled_batch())
+    optimizers.step(model.loss(images, labels), "G")
+    torch.save([p.grad for p in model.parameters()], f"{out}/rank{rank}.pt")
+    dist.destroy_process_group()
+
+
+def test_contrastive_loss_over_gathered_embeddings_gives_the_whole_batch_gradients(tmp_path):
+    mp.spawn(contrastive_shard_worker, args=(2, free_port(), str(tmp_path)), nprocs=2)
+    reference = TinyContrastive()
+    Optimizers(reference, TrainConfig(lr=0.1), "cpu", "fp32").step(reference.loss(*labelled_batch()), "G")
+    for rank in range(2):
+        grads = torch.load(tmp_path / f"rank{rank}.pt")
+        for got, p in zip(grads, reference.parameters()):
+            torch.testing.assert_close(got, p.grad, rtol=1e-5, atol=1e-7)
 
 
 def torchrun(nproc: int, *args) -> subprocess.CompletedProcess:

@@ -31,6 +31,7 @@ from pairless.losses.conditional import conditional_contrastive_loss
 from pairless.models.base import OptimizerGroup, Updater, frozen
 from pairless.models.registry import register
 from pairless.nn.conditional import SIZES, Backbone, ConditionalDiscriminator, ConditionalGenerator, HeadKind
+from pairless.train.distributed import gather_rows
 
 GRID_SAMPLES = 8
 """Columns of generated samples per class in the training sample grids."""
@@ -146,7 +147,10 @@ class ConditionalGAN(nn.Module):
         if self.head == "acgan":
             return F.cross_entropy(out["class_logits"].float(), labels)
         if self.head == "contragan":
-            return conditional_contrastive_loss(out["embedding"], out["proxy"], labels, self.config.temperature)
+            embeddings, offset = gather_rows(out["embedding"])
+            others = (embeddings, gather_rows(labels)[0], offset)
+            return conditional_contrastive_loss(out["embedding"], out["proxy"], labels, self.config.temperature,
+                                                others)
         return out["logit"].new_zeros(())
 
     def after_optimizer_step(self, group: str) -> None:

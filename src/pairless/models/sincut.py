@@ -13,7 +13,8 @@ and the network widths do not depend on the crop size (see nn/stylegan2.py).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 
 import torch
 from torch import Tensor
@@ -30,7 +31,7 @@ from pairless.models.feature_losses import FeatureLossOptions, feature_losses
 from pairless.models.registry import register
 from pairless.nn.init import init_weights
 from pairless.nn.patch_sampler import PatchSampleMLP
-from pairless.nn.stylegan2 import StyleGAN2Discriminator, StyleGAN2Generator
+from pairless.nn.stylegan2 import D_FINAL_SIZE, StyleGAN2Discriminator, StyleGAN2Generator
 
 
 @dataclass
@@ -47,8 +48,9 @@ class SinCUTConfig(FeatureLossOptions, PatchNCEOptions):
     """Downsampling levels of the generator."""
     n_blocks: int = 6
     """Residual blocks at the generator's lowest resolution, half in the encoder and half in the decoder."""
-    d_blocks: int = 4
-    """Downsampling blocks of the discriminator: log2(--size) - 2 (4 for 64 px crops, 5 for 128 px)."""
+    d_blocks: int | None = None
+    """Downsampling blocks of the discriminator: it needs log2(--size) - 2 (4 for 64 px crops, 5 for 128 px),
+    which None (the default) chooses."""
     gan_mode: GanMode = "nonsaturating"
     lambda_gan: float = 1.0
     lambda_nce: float = 4.0
@@ -61,7 +63,7 @@ class SinCUTConfig(FeatureLossOptions, PatchNCEOptions):
 
     def __post_init__(self):
         super().__post_init__()
-        if min(self.width, self.d_width, self.d_blocks) < 1:
+        if min(self.width, self.d_width, 1 if self.d_blocks is None else self.d_blocks) < 1:
             raise PairlessError("--width, --d-width and --d-blocks must be at least 1")
         if self.n_downsampling < 0 or self.n_blocks < 2 or self.n_blocks % 2:
             raise PairlessError(f"--n-blocks must be even and at least 2 (got {self.n_blocks}), "
@@ -69,6 +71,15 @@ class SinCUTConfig(FeatureLossOptions, PatchNCEOptions):
         if min(self.lambda_gan, self.lambda_nce, self.lambda_identity, self.lambda_r1) < 0:
             raise PairlessError("the loss weights (--lambda-gan, --lambda-nce, --lambda-identity, --lambda-r1) "
                                 "must be 0 or more")
+
+    def for_size(self, size: int) -> SinCUTConfig:
+        if self.d_blocks is not None:
+            return self
+        blocks = round(math.log2(size / D_FINAL_SIZE))
+        if blocks < 1 or D_FINAL_SIZE * 2 ** blocks != size:
+            raise PairlessError(f"SinCUT's discriminator takes crops of {D_FINAL_SIZE}·2^k px (32, 64, 128, ...), "
+                                f"got --size {size}")
+        return replace(self, d_blocks=blocks)
 
 
 class SinCUTModel(CUTModel):

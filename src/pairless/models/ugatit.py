@@ -17,7 +17,7 @@ un-normalised one), and the full model pools its map to --mlp-grid so that other
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -33,6 +33,8 @@ from pairless.nn.init import InitScheme, init_weights
 from pairless.nn.ugatit import (CAMOutput, UGATITDiscriminator, UGATITGenerator, heatmap_image,
                                 min_discriminator_input)
 
+PAPER_GLOBAL_LAYERS = 7
+
 
 @dataclass
 class UGATITConfig:
@@ -41,12 +43,13 @@ class UGATITConfig:
     """Residual blocks in the encoder, and as many AdaLIN blocks in the decoder."""
     light: bool = False
     """γ, β of AdaLIN from the global average of the attended map (U-GAT-IT light) instead of the map."""
-    mlp_grid: int = 64
+    mlp_grid: int | None = None
     """Full model: side of the grid the attended map is average-pooled to before it is flattened into the
-    γ/β MLP (mlp_grid² · 16 · width² weights). The reference flattens the whole map, whose side is the
-    crop size / 4: 64 at 256 px; set 16 for 64 px crops. Ignored by the light model."""
-    d_layers_global: int = 7
-    """Layers of the global discriminator (n − 2 downsamplings; needs crops of 3·2^(n−2) px or more)."""
+    γ/β MLP (mlp_grid² · 16 · width² weights). None (default): the crop size / 4, i.e. the whole map, as
+    the reference (64 at 256 px). Ignored by the light model."""
+    d_layers_global: int | None = None
+    """Layers of the global discriminator (n − 2 downsamplings; needs crops of 3·2^(n−2) px or more).
+    None (default): the paper's 7 for crops of 96 px and more, else the most that fit (6 at 64 px)."""
     d_layers_local: int = 5
     """Layers of the local discriminator."""
     shared_cam_classifier: bool = True
@@ -60,11 +63,22 @@ class UGATITConfig:
     init_gain: float = 0.02
 
     def __post_init__(self):
-        if self.width < 1 or self.n_blocks < 0 or self.mlp_grid < 1:
+        if self.width < 1 or self.n_blocks < 0 or (self.mlp_grid is not None and self.mlp_grid < 1):
             raise PairlessError("--width and --mlp-grid must be at least 1, --n-blocks at least 0")
         for name in ("d_layers_global", "d_layers_local"):
-            if getattr(self, name) < 3:
-                raise PairlessError(f"--{name.replace('_', '-')} must be at least 3, got {getattr(self, name)}")
+            layers = getattr(self, name)
+            if layers is not None and layers < 3:
+                raise PairlessError(f"--{name.replace('_', '-')} must be at least 3, got {layers}")
+
+    def for_size(self, size: int) -> UGATITConfig:
+        if self.mlp_grid is not None and self.d_layers_global is not None:
+            return self
+        layers = self.d_layers_global
+        if layers is None:
+            layers = PAPER_GLOBAL_LAYERS
+            while layers > 3 and min_discriminator_input(layers) > size:
+                layers -= 1
+        return replace(self, mlp_grid=self.mlp_grid or max(1, size // 4), d_layers_global=layers)
 
 
 class UGATITModel(TranslationModel):

@@ -59,8 +59,11 @@ class GammaBetaMLP(nn.Module):
 
     grid 1 is U-GAT-IT light (global average pooling). The full model flattens the whole map (its side is
     the training crop / 4), which ties the weights to one size; pooling to a fixed grid keeps that
-    behaviour at the training size and lets other sizes through.
+    behaviour at the training size and lets other sizes through. Tiled translation passes the whole image's
+    pooled map as `statistics`.
     """
+
+    tile_statistics = "grid_means"
 
     def __init__(self, channels: int, grid: int):
         super().__init__()
@@ -70,8 +73,8 @@ class GammaBetaMLP(nn.Module):
         self.gamma = nn.Linear(channels, channels, bias=False)
         self.beta = nn.Linear(channels, channels, bias=False)
 
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        pooled = F.adaptive_avg_pool2d(x, self.grid)
+    def forward(self, x: Tensor, statistics: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        pooled = F.adaptive_avg_pool2d(x, self.grid) if statistics is None else statistics
         hidden = self.mlp(pooled.flatten(1))
         return self.gamma(hidden), self.beta(hidden)
 
@@ -166,10 +169,17 @@ def min_discriminator_input(n_layers: int) -> int:
 
 
 def heatmap_image(heatmap: Tensor, size: tuple[int, int]) -> Tensor:
-    """Heat-maps [N, 1, h, w] as images [N, 1, *size] in [0, 1]: min-max normalised per image, then
-    enlarged bilinearly."""
-    heatmap = heatmap.float()
+    """Heat-maps [N, 1, h, w] as images [N, 1, *size] in [0, 1]: enlarged bilinearly, then min-max
+    normalised per image."""
+    return normalise_per_image(enlarge_heatmap(heatmap, size))
+
+
+def enlarge_heatmap(heatmap: Tensor, size: tuple[int, int]) -> Tensor:
+    return F.interpolate(heatmap.float(), size=tuple(size), mode="bilinear", align_corners=False)
+
+
+def normalise_per_image(heatmap: Tensor) -> Tensor:
+    """Min-max normalise each map of [N, 1, H, W] to [0, 1] (a constant map becomes 0)."""
     low = heatmap.amin((1, 2, 3), keepdim=True)
     high = heatmap.amax((1, 2, 3), keepdim=True)
-    scaled = (heatmap - low) / (high - low).clamp_min(1e-8)
-    return F.interpolate(scaled, size=tuple(size), mode="bilinear", align_corners=False).clamp(0, 1)
+    return ((heatmap - low) / (high - low).clamp_min(1e-8)).clamp(0, 1)
