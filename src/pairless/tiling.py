@@ -158,14 +158,21 @@ class FixedNormStatistics:
         self.layers = per_input_layers(model)
         self.stats: dict[tuple[nn.Module, int], Any] = {}
         self.calls: Counter[nn.Module] = Counter()
+        self.current: dict[nn.Module, tuple[nn.Module, int]] = {}
         self.measuring: tuple[tuple[nn.Module, int], Callable[[Tensor], None]] | None = None
         self.recording = False
 
     def hooked(self) -> ExitStack:
-        """A context manager: the hooks are in place while it is active."""
+        """A context manager: the hooks are in place while it is active.
+
+        A hook before each layer counts its calls, measures, records, and hands layers that declare
+        `tile_statistics` their statistics as an argument; instance norms get their output replaced after.
+        """
         stack = ExitStack()
         for module in self.layers:
-            stack.callback(module.register_forward_hook(self._hook).remove)
+            stack.callback(module.register_forward_pre_hook(self._before, with_kwargs=True).remove)
+            if isinstance(module, nn.InstanceNorm2d):
+                stack.callback(module.register_forward_hook(self._renormalise_instance).remove)
         return stack
 
     def translate(self, translate: TranslateFn, images: Tensor) -> Tensor:
@@ -203,14 +210,15 @@ class FixedNormStatistics:
                         self.measuring = None
             self.stats[key] = accumulator.statistics()
 
-    def _hook(self, module: nn.Module, inputs: tuple[Tensor, ...], output: Tensor) -> Any:
+    def _before(self, module: nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict] | None:
         key = (module, self.calls[module])
         self.calls[module] += 1
-        x = inputs[0].float()
-        if key in self.stats:
+        self.current[module] = key
+        x = args[0].float()
+        if key in self.stats and not self.recording:
             if isinstance(module, nn.InstanceNorm2d):
-                return normalise_instance(module, x, *self.stats[key]).to(output.dtype)
-            return module.forward(*inputs, statistics=self.stats[key])
+                return None
+            return args, {**kwargs, "statistics": self.stats[key]}
         if self.measuring is not None and self.measuring[0] == key:
             self.measuring[1](x)
             raise _MeasuredLayerReached
@@ -220,6 +228,12 @@ class FixedNormStatistics:
             else:
                 self.stats[key] = (x.mean((-2, -1), keepdim=True), x.var((-2, -1), unbiased=False, keepdim=True))
         return None
+
+    def _renormalise_instance(self, module: nn.InstanceNorm2d, inputs: tuple[Tensor, ...], output: Tensor):
+        key = self.current[module]
+        if self.recording or key not in self.stats:
+            return None
+        return normalise_instance(module, inputs[0].float(), *self.stats[key]).to(output.dtype)
 
 
 def normalise_instance(module: nn.InstanceNorm2d, x: Tensor, mean: Tensor, var: Tensor) -> Tensor:
@@ -236,9 +250,11 @@ def feature_scale(features: Tensor, span: Span, axis: int, multiple: int) -> flo
 
 
 def core_slice(features: Tensor, span: Span, axis: int, multiple: int) -> slice:
-    """The part of a tile's feature map, along `axis`, that lies in the tile's core."""
+    """The part of a tile's feature map, along `axis`, that lies in the tile's core. The last tile's core
+    runs to the end of its map: its padding is the image's own (an untiled pass pads the same edge)."""
     scale = feature_scale(features, span, axis, multiple)
-    return slice(round((span.core_start - span.start) * scale), round((span.core_end - span.start) * scale))
+    last = features.shape[axis] if span.core_end == span.end else round((span.core_end - span.start) * scale)
+    return slice(round((span.core_start - span.start) * scale), last)
 
 
 def tile_core(features: Tensor, row: Span, col: Span, multiple: int) -> Tensor:

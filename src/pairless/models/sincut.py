@@ -77,7 +77,7 @@ class SinCUTConfig(FeatureLossOptions, PatchNCEOptions):
             return self
         blocks = round(math.log2(size / D_FINAL_SIZE))
         if blocks < 1 or D_FINAL_SIZE * 2 ** blocks != size:
-            raise PairlessError(f"SinCUT's discriminator takes crops of {D_FINAL_SIZE}·2^k px (32, 64, 128, ...), "
+            raise PairlessError(f"SinCUT's discriminator takes crops of {D_FINAL_SIZE}·2^k px (8, 16, 32, 64, ...), "
                                 f"got --size {size}")
         return replace(self, d_blocks=blocks)
 

@@ -29,10 +29,11 @@ def instance_layer_mix(x: Tensor, rho: Tensor, eps: float = 1e-5) -> Tensor:
 def instance_layer_mix_from_moments(x: Tensor, mean: Tensor, var: Tensor, rho: Tensor, eps: float = 1e-5) -> Tensor:
     """`instance_layer_mix` with the per-channel spatial moments `mean`, `var` [N, C, 1, 1] given (those of a
     larger image x is a tile of); layer norm uses the moments over all channels, which follow from them."""
-    layer_mean = mean.mean(1, keepdim=True)
-    layer_var = (var + mean.square()).mean(1, keepdim=True) - layer_mean.square()
+    channel_mean = mean.double()  # E[x²] − E[x]² cancels badly in float32 when the means are large
+    layer_mean = channel_mean.mean(1, keepdim=True)
+    layer_var = (var.double() + channel_mean.square()).mean(1, keepdim=True) - layer_mean.square()
     instance = (x - mean) / torch.sqrt(var + eps)
-    layer = (x - layer_mean) / torch.sqrt(layer_var.clamp_min(0) + eps)
+    layer = (x - layer_mean.to(x.dtype)) / torch.sqrt(layer_var.clamp_min(0) + eps).to(x.dtype)
     return rho * instance + (1 - rho) * layer
 
 
