@@ -77,3 +77,20 @@ def test_missing_domain_images_are_named(tmp_path, monkeypatch):
     (tmp_path / "trainA").mkdir()
     with pytest.raises(Exception, match="trainA/ and trainB/"):
         domain.domain_classifier_for(tmp_path, torch.device("cpu"), steps=5)
+
+
+def test_training_augmentation_flips_and_shifts_within_the_padding():
+    torch.manual_seed(0)
+    images = torch.randint(0, 256, (64, 3, 32, 32), dtype=torch.uint8)
+    out = domain.augment(images, torch.Generator().manual_seed(1))
+    again = domain.augment(images, torch.Generator().manual_seed(1))
+    assert out.shape == images.shape and out.dtype == torch.float32 and torch.equal(out, again)
+    s = domain.SHIFT
+    shifts = set()
+    for image, seen in zip(images.float(), out):
+        padded = [torch.nn.functional.pad(v[None], (s,) * 4, mode="reflect")[0] for v in (image, image.flip(-1))]
+        found = [(flip, dy, dx) for flip in (0, 1) for dy in range(2 * s + 1) for dx in range(2 * s + 1)
+                 if torch.equal(padded[flip][:, dy:dy + 32, dx:dx + 32], seen)]
+        assert found, "an augmented image is a shifted (and maybe flipped) copy of its source"
+        shifts.add(found[0])
+    assert len(shifts) > 32 and {flip for flip, _, _ in shifts} == {0, 1}
