@@ -139,8 +139,9 @@ def train(
     result = run_training(cfg, run_dir, resume=resume is not None, quiet=quiet, stop_at=stop_at)
     if result.interrupted:
         raise typer.Exit(130)
-    verb = "trained" if result.finished else "stopped"
-    typer.echo(f"{verb} {cfg.method} at step {result.step}/{result.total_steps}; run folder: {run_dir}")
+    if result.main_process:
+        verb = "trained" if result.finished else "stopped"
+        typer.echo(f"{verb} {cfg.method} at step {result.step}/{result.total_steps}; run folder: {run_dir}")
 
 
 @app.command()

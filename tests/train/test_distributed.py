@@ -136,8 +136,9 @@ def test_two_process_run_trains_checkpoints_and_resumes(unpaired_dir, tmp_path):
     torchrun(2, "train", "--model", "cut", "--data", unpaired_dir, "--out", run_dir, "--steps", "4",
              "--stop-at", "2", *tiny)
     assert read_weights(run_dir)[2] == 2
-    torchrun(2, "train", "--resume", run_dir)
+    resumed = torchrun(2, "train", "--resume", run_dir)
     assert read_weights(run_dir)[2] == 4
+    assert resumed.stdout.count("trained cut at step 4/4") == 1  # one report, from rank 0
     logged = [json.loads(line)["step"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert logged == [1, 2, 3, 4]  # rank 0 alone writes the logs
     torchrun(1, "train", "--resume", run_dir, "--steps", "6")  # another world size continues it

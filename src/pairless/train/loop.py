@@ -38,6 +38,8 @@ class TrainResult:
     interrupted: bool
     """Stopped by Ctrl-C before the last step."""
     losses: dict[str, float]
+    main_process: bool = True
+    """False in the other processes of a torchrun run (rank > 0), which report nothing."""
 
     @property
     def finished(self) -> bool:
@@ -156,7 +158,7 @@ def _train(cfg: RunConfig, run_dir: Path, resume: bool, quiet: bool, stop_at: in
     if not resume and group.rank > 0:
         torch.manual_seed(rank_seed(cfg.train.seed, group.rank, 0))  # own noise, patches, flips per process
     if step >= cfg.train.steps:
-        return TrainResult(run_dir, step, cfg.train.steps, False, {})
+        return TrainResult(run_dir, step, cfg.train.steps, False, {}, group.is_main)
     if stop_at is not None and stop_at <= step:
         raise PairlessError(f"--stop-at {stop_at} is not after the run's current step {step}")
     if group.is_main:
@@ -176,7 +178,7 @@ def _train(cfg: RunConfig, run_dir: Path, resume: bool, quiet: bool, stop_at: in
                             f"Continue with: pairless train --resume {run_dir}")
     finally:
         monitor.close()
-    return TrainResult(run_dir, step, cfg.train.steps, interrupted, monitor.last)
+    return TrainResult(run_dir, step, cfg.train.steps, interrupted, monitor.last, group.is_main)
 
 
 def open_dataset(cfg: RunConfig):
