@@ -31,3 +31,33 @@ def test_two_models_on_one_task_write_one_table_and_resume(tmp_path):
 def test_an_option_no_model_has_is_an_error(tmp_path):
     with pytest.raises(PairlessError, match="did you mean 'lambda_nce'"):
         run_bench(["shapes"], ["cut"], steps=1, out=tmp_path, options={"lambda-nc": "2"}, log=lambda _: None)
+
+
+def test_a_data_folder_without_ground_truth_gets_distribution_scores_only(unpaired_dir, tmp_path, capsys):
+    from pairless.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", "--data", str(unpaired_dir), "--models", "cut", "--steps", "2", "--size", "32",
+              "--width", "8", "--out", str(tmp_path), *[f"--{k}={v}" for k, v in TINY.items() if k != "pool-size"]])
+    assert exit_info.value.code == 0
+    with open(tmp_path / "bench.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["task"], r["model"]) for r in rows] == [("data", "input unchanged"), ("data", "cut")]
+    assert all(r["l1"] == "" and float(r["fid_local"]) >= 0 and float(r["kid_local"]) > -1 for r in rows)
+    assert "| data | cut | 2 | – | – | – |" in capsys.readouterr().out
+    assert len(list((tmp_path / "data" / "cut" / "translated").iterdir())) == 3
+
+
+def test_a_data_folder_missing_a_split_is_named(tmp_path):
+    (tmp_path / "set" / "trainA").mkdir(parents=True)
+    with pytest.raises(PairlessError, match="set: no trainB/, testA/, testB/"):
+        run_bench([], ["cut"], steps=1, out=tmp_path / "out", data=[tmp_path / "set"], log=lambda _: None)
+
+
+def test_data_sets_with_the_same_name_are_refused(tmp_path):
+    for parent in ("one", "two"):
+        for split in ("trainA", "trainB", "testA", "testB"):
+            (tmp_path / parent / "shapes" / split).mkdir(parents=True)
+    with pytest.raises(PairlessError, match="two data sets are named 'shapes'"):
+        run_bench([], ["cut"], steps=1, out=tmp_path / "out", data=[tmp_path / "one" / "shapes",
+                                                                    tmp_path / "two" / "shapes"], log=lambda _: None)

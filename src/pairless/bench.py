@@ -1,7 +1,10 @@
-"""`pairless bench`: every method on every built-in task at the same budget, in one comparison table.
+"""`pairless bench`: every method on every data set at the same budget, in one comparison table.
 
-Runs are kept under the output folder, so a bench that was stopped continues where it was (finished
-runs are not trained again) and a larger --steps resumes them.
+The data sets are built-in tasks (generated under the output folder, with ground truth for the pixel
+scores) and/or folders in the CycleGAN layout (trainA/trainB/testA/testB; pixel scores only where a
+testA_gt/ folder holds the true B image of each testA image). Runs are kept under the output folder, so a
+bench that was stopped continues where it was (finished runs are not trained again) and a larger --steps
+resumes them.
 """
 
 from __future__ import annotations
@@ -17,12 +20,13 @@ from pairless.devices import resolve_device
 from pairless.eval.domain import LocalFeatures, domain_classifier_for
 from pairless.eval.evaluate import distribution_scores
 from pairless.eval.imageset import folder_paths, load_image_set
-from pairless.eval.paired import score_folders, translate_and_score
+from pairless.eval.paired import score_folders
 from pairless.train.checkpoint import WEIGHTS
 from pairless.train.loop import train
-from pairless.translator import Translator
+from pairless.translator import Translator, translate_paths
 
-COLUMNS = ("task", "model", "steps", "l1", "psnr", "ssim", "fid_local", "domain_score", "diversity", "it_per_s")
+COLUMNS = ("task", "model", "steps", "l1", "psnr", "ssim", "fid_local", "kid_local", "domain_score", "diversity",
+           "it_per_s")
 
 
 def bench_config(model: str, data_dir: Path, steps: int, size: int, width: int, device: str,
@@ -61,6 +65,13 @@ def task_data(out: Path, task: str, size: int, count: int, seed: int) -> Path:
     return folder
 
 
+def check_data_folder(folder: Path) -> None:
+    missing = [name for name in ("trainA", "trainB", "testA", "testB") if not (folder / name).is_dir()]
+    if missing:
+        raise PairlessError(f"--data {folder}: no {', '.join(m + '/' for m in missing)} folder(s) "
+                            "(expected the CycleGAN layout: trainA, trainB, testA, testB)")
+
+
 def train_to(cfg: RunConfig, run_dir: Path) -> None:
     """Train, resume an unfinished run, or keep a finished one."""
     resume = (run_dir / WEIGHTS).is_file()
@@ -80,42 +91,59 @@ def last_rate(run_dir: Path) -> float:
 
 def run_bench(tasks: list[str], models: list[str], steps: int, out: str | Path, size: int = 64,
               width: int = 16, count: int = 500, seed: int = 0, device: str = "auto",
-              options: dict[str, str] | None = None, log=print) -> list[dict]:
+              options: dict[str, str] | None = None, log=print, data: list[Path] = ()) -> list[dict]:
+    """Rows of the table for the built-in `tasks` and then the `data` folders (named by their folder)."""
     out = Path(out)
     options = options or {}
     check_options(models, options)
+    for folder in data:
+        check_data_folder(Path(folder))
+    datasets = [(task, task_data(out, task, size, count, seed)) for task in tasks]
+    datasets += [(Path(folder).resolve().name, Path(folder)) for folder in data]
+    names = [name for name, _ in datasets]
+    if len(set(names)) < len(names):
+        raise PairlessError(f"two data sets are named {max(names, key=names.count)!r} (runs go to OUT/<name>/<model>): "
+                            "rename a --data folder")
     rows = []
-    for task in tasks:
-        data_dir = task_data(out, task, size, count, seed)
+    for name, data_dir in datasets:
         judge = domain_classifier_for(data_dir, resolve_device(device), log=log)
         target = load_image_set(folder_paths(data_dir / "testB"), size)
         inputs = folder_paths(data_dir / "testA")
-        unchanged = score_folders(data_dir / "testA", data_dir / "testA_gt")
-        rows.append({"task": task, "model": "input unchanged", "steps": 0, "it_per_s": "",
-                     **_scores(unchanged, _offline_scores(inputs, target, judge, size))})
+        rows.append({"task": name, "model": "input unchanged", "steps": 0, "it_per_s": "",
+                     **_scores(_pixel_scores(data_dir, data_dir / "testA", inputs),
+                               _offline_scores(inputs, target, judge, size))})
         for model in models:
-            run_dir = out / task / model
-            log(f"{task} / {model}: training {steps} steps in {run_dir}")
+            run_dir = out / name / model
+            log(f"{name} / {model}: training {steps} steps in {run_dir}")
             train_to(bench_config(model, data_dir, steps, size, width, device, options), run_dir)
-            translator = Translator.load(run_dir, device)
-            scores = translate_and_score(translator, data_dir, run_dir / "translated")
-            offline = _offline_scores(folder_paths(run_dir / "translated"), target, judge, size)
-            rows.append({"task": task, "model": model, "steps": steps, **_scores(scores, offline),
+            written = translate_paths(Translator.load(run_dir, device), [data_dir / "testA"], run_dir / "translated")
+            scores = _scores(_pixel_scores(data_dir, run_dir / "translated", written),
+                             _offline_scores(written, target, judge, size))
+            rows.append({"task": name, "model": model, "steps": steps, **scores,
                          "it_per_s": round(last_rate(run_dir), 2)})
-            log(f"{task} / {model}: L1 {scores['l1']:.4f}  PSNR {scores['psnr']:.2f} dB  "
-                f"FID-local {offline['fid_local']:.2f}  domain score {offline['domain_score']:.2f}")
+            pixels = f"L1 {scores['l1']:.4f}  PSNR {scores['psnr']:.2f} dB  " if scores["l1"] is not None else ""
+            log(f"{name} / {model}: {pixels}FID-local {scores['fid_local']:.2f}  "
+                f"domain score {scores['domain_score']:.2f}")
     write_tables(rows, out)
     return rows
+
+
+def _pixel_scores(data_dir: Path, predictions: Path, files: list[Path]) -> dict | None:
+    """L1/PSNR/SSIM of `files` in `predictions` against testA_gt, where the data set has one."""
+    if not (data_dir / "testA_gt").is_dir():
+        return None
+    return score_folders(predictions, data_dir / "testA_gt", only=files)
 
 
 def _offline_scores(images: list[Path], target, judge: LocalFeatures, size: int) -> dict:
     return distribution_scores(load_image_set(images, size), target, judge, "B")
 
 
-def _scores(truth: dict, offline: dict) -> dict:
-    return {"l1": round(truth["l1"], 4), "psnr": round(truth["psnr"], 2), "ssim": round(truth["ssim"], 3),
-            "fid_local": round(offline["fid_local"], 2), "domain_score": round(offline["domain_score"], 2),
-            "diversity": round(offline["diversity"], 2)}
+def _scores(truth: dict | None, offline: dict) -> dict:
+    pixels = {"l1": None, "psnr": None, "ssim": None} if truth is None else {
+        "l1": round(truth["l1"], 4), "psnr": round(truth["psnr"], 2), "ssim": round(truth["ssim"], 3)}
+    return {**pixels, "fid_local": round(offline["fid_local"], 2), "kid_local": round(offline["kid_local"], 4),
+            "domain_score": round(offline["domain_score"], 2), "diversity": round(offline["diversity"], 2)}
 
 
 def write_tables(rows: list[dict], out: Path) -> None:
@@ -123,9 +151,14 @@ def write_tables(rows: list[dict], out: Path) -> None:
         writer = csv.DictWriter(f, fieldnames=COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
-    header = ("| task | model | steps | L1 to testA_gt ↓ | PSNR (dB) ↑ | SSIM ↑ | FID-local ↓ | domain score ↑ | "
-              "diversity | it/s |\n|---|---|---|---|---|---|---|---|---|---|\n")
-    body = "".join(f"| {r['task']} | {r['model']} | {r['steps']} | {r['l1']:.4f} | {r['psnr']:.2f} | "
-                   f"{r['ssim']:.3f} | {r['fid_local']:.2f} | {r['domain_score']:.2f} | {r['diversity']:.2f} | "
-                   f"{r['it_per_s']} |\n" for r in rows)
+    header = ("| task | model | steps | L1 to testA_gt ↓ | PSNR (dB) ↑ | SSIM ↑ | FID-local ↓ | KID-local ↓ | "
+              "domain score ↑ | diversity | it/s |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
+    body = "".join(f"| {r['task']} | {r['model']} | {r['steps']} | {_shown(r['l1'], '.4f')} | "
+                   f"{_shown(r['psnr'], '.2f')} | {_shown(r['ssim'], '.3f')} | {r['fid_local']:.2f} | "
+                   f"{r['kid_local']:.4f} | {r['domain_score']:.2f} | {r['diversity']:.2f} | {r['it_per_s']} |\n"
+                   for r in rows)
     (out / "bench.md").write_text(header + body)
+
+
+def _shown(value: float | None, spec: str) -> str:
+    return "–" if value is None else format(value, spec)

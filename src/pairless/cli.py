@@ -304,27 +304,32 @@ def demo(
 @app.command(context_settings=EXTRA_ARGS)
 def bench(
     ctx: typer.Context,
-    tasks: Annotated[str, typer.Option(help="Comma-separated built-in tasks.")] = "stripes,shapes,hue",
+    tasks: Annotated[Optional[str], typer.Option(
+        help="Comma-separated built-in tasks [default: stripes,shapes,hue, or none with --data].")] = None,
     models: Annotated[str, typer.Option(help="Comma-separated methods.")] = "cut,fastcut,cyclegan",
     steps: Annotated[int, typer.Option(help="Training iterations per run (the same for all).")] = 3000,
     out: Annotated[Path, typer.Option(help="Folder for data, runs and the tables.")] = Path("runs/bench"),
-    size: Annotated[int, typer.Option(help="Image size of the synthetic tasks.")] = 64,
+    size: Annotated[int, typer.Option(help="Image size of the generated tasks and of every run's images.")] = 64,
     width: Annotated[int, typer.Option(help="Base channel count of every G and D.")] = 16,
     count: Annotated[int, typer.Option(help="Training images per domain.")] = 500,
     seed: Annotated[int, typer.Option()] = 0,
     device: Annotated[str, typer.Option()] = "auto",
+    data: Annotated[Optional[list[Path]], typer.Option(
+        help="Also a data set folder (trainA/trainB/testA/testB), e.g. horse2zebra; repeatable.")] = None,
 ) -> None:
-    """Train every method on every task at the same budget; write bench.md and bench.csv.
+    """Train every method on every task and data set at the same budget; write bench.md and bench.csv.
     Extra --name value options apply to the methods that have them."""
     from pairless.bench import run_bench
     from pairless.data.synthetic import TASKS
 
+    if tasks is None:
+        tasks = "" if data else "stripes,shapes,hue"
     task_list, model_list = _split(tasks), _split(models)
     for task in task_list:
         if task not in TASKS:
             raise PairlessError(f"unknown task '{task}' in --tasks; choose from {', '.join(TASKS)}")
     options = _raw_options(list(ctx.args))
-    run_bench(task_list, model_list, steps, out, size, width, count, seed, device, options)
+    run_bench(task_list, model_list, steps, out, size, width, count, seed, device, options, data=data or [])
     typer.echo((out / "bench.md").read_text(), nl=False)
     typer.echo(f"tables: {out / 'bench.md'}, {out / 'bench.csv'}")
 
