@@ -18,7 +18,7 @@ from pairless.data.synthetic import make_synthetic_dataset
 from pairless.errors import PairlessError
 from pairless.devices import resolve_device
 from pairless.eval.domain import LocalFeatures, domain_classifier_for
-from pairless.eval.evaluate import distribution_scores
+from pairless.eval.evaluate import SplitFolders, distribution_scores, split_folders
 from pairless.eval.imageset import folder_paths, load_image_set
 from pairless.eval.paired import score_folders
 from pairless.train.checkpoint import WEIGHTS
@@ -102,22 +102,22 @@ def run_bench(tasks: list[str], models: list[str], steps: int, out: str | Path, 
     datasets += [(Path(folder).resolve().name, Path(folder)) for folder in data]
     names = [name for name, _ in datasets]
     if len(set(names)) < len(names):
-        raise PairlessError(f"two data sets are named {max(names, key=names.count)!r} (runs go to OUT/<name>/<model>): "
-                            "rename a --data folder")
+        raise PairlessError(f"two data sets are named {max(names, key=names.count)!r} "
+                            "(runs go to OUT/<name>/<model>): rename a --data folder")
     rows = []
     for name, data_dir in datasets:
         judge = domain_classifier_for(data_dir, resolve_device(device), log=log)
-        target = load_image_set(folder_paths(data_dir / "testB"), size)
-        inputs = folder_paths(data_dir / "testA")
+        test = split_folders(data_dir, "test", "AtoB")
+        target = load_image_set(folder_paths(test.target), size)
+        inputs = folder_paths(test.source)
         rows.append({"task": name, "model": "input unchanged", "steps": 0, "it_per_s": "",
-                     **_scores(_pixel_scores(data_dir, data_dir / "testA", inputs),
-                               _offline_scores(inputs, target, judge, size))})
+                     **_scores(_pixel_scores(test, test.source, inputs), _offline_scores(inputs, target, judge, size))})
         for model in models:
             run_dir = out / name / model
             log(f"{name} / {model}: training {steps} steps in {run_dir}")
             train_to(bench_config(model, data_dir, steps, size, width, device, options), run_dir)
-            written = translate_paths(Translator.load(run_dir, device), [data_dir / "testA"], run_dir / "translated")
-            scores = _scores(_pixel_scores(data_dir, run_dir / "translated", written),
+            written = translate_paths(Translator.load(run_dir, device), [test.source], run_dir / "translated")
+            scores = _scores(_pixel_scores(test, run_dir / "translated", written),
                              _offline_scores(written, target, judge, size))
             rows.append({"task": name, "model": model, "steps": steps, **scores,
                          "it_per_s": round(last_rate(run_dir), 2)})
@@ -128,11 +128,9 @@ def run_bench(tasks: list[str], models: list[str], steps: int, out: str | Path, 
     return rows
 
 
-def _pixel_scores(data_dir: Path, predictions: Path, files: list[Path]) -> dict | None:
-    """L1/PSNR/SSIM of `files` in `predictions` against testA_gt, where the data set has one."""
-    if not (data_dir / "testA_gt").is_dir():
-        return None
-    return score_folders(predictions, data_dir / "testA_gt", only=files)
+def _pixel_scores(test: SplitFolders, predictions: Path, files: list[Path]) -> dict | None:
+    """L1/PSNR/SSIM of `files` in `predictions` against the ground truth, where the data set has one."""
+    return None if test.truth is None else score_folders(predictions, test.truth, only=files)
 
 
 def _offline_scores(images: list[Path], target, judge: LocalFeatures, size: int) -> dict:

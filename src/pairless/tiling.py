@@ -195,10 +195,7 @@ class FixedNormStatistics:
         self.stats.clear()
         for key in order:
             module = key[0]
-            if getattr(module, "tile_statistics", None) == "grid_means":
-                accumulator = GridMeans(module.grid, *batch.shape[-2:], multiple)
-            else:
-                accumulator = Moments()
+            accumulator = GridMeans(module.grid, *batch.shape[-2:], multiple) if pools_to_grid(module) else Moments()
             for row in rows:
                 for col in cols:
                     self.measuring = (key, lambda x: accumulator.add(x, row, col, multiple))
@@ -214,16 +211,16 @@ class FixedNormStatistics:
         key = (module, self.calls[module])
         self.calls[module] += 1
         self.current[module] = key
-        x = args[0].float()
         if key in self.stats and not self.recording:
             if isinstance(module, nn.InstanceNorm2d):
                 return None
             return args, {**kwargs, "statistics": self.stats[key]}
+        x = args[0].float()
         if self.measuring is not None and self.measuring[0] == key:
             self.measuring[1](x)
             raise _MeasuredLayerReached
         if self.recording:
-            if getattr(module, "tile_statistics", None) == "grid_means":
+            if pools_to_grid(module):
                 self.stats[key] = F.adaptive_avg_pool2d(x, module.grid)
             else:
                 self.stats[key] = (x.mean((-2, -1), keepdim=True), x.var((-2, -1), unbiased=False, keepdim=True))
@@ -234,6 +231,12 @@ class FixedNormStatistics:
         if self.recording or key not in self.stats:
             return None
         return normalise_instance(module, inputs[0].float(), *self.stats[key]).to(output.dtype)
+
+
+def pools_to_grid(module: nn.Module) -> bool:
+    """Whether the layer's statistic is its input average-pooled to `module.grid` (U-GAT-IT's γ/β MLP)
+    rather than per-channel moments."""
+    return getattr(module, "tile_statistics", None) == "grid_means"
 
 
 def normalise_instance(module: nn.InstanceNorm2d, x: Tensor, mean: Tensor, var: Tensor) -> Tensor:
