@@ -312,7 +312,8 @@ def bench(
     size: Annotated[int, typer.Option(help="Image size of the generated tasks and of every run's images.")] = 64,
     width: Annotated[int, typer.Option(help="Base channel count of every G and D.")] = 16,
     count: Annotated[int, typer.Option(help="Training images per domain.")] = 500,
-    seed: Annotated[int, typer.Option()] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the generated task data.")] = 0,
+    seeds: Annotated[str, typer.Option(help="Comma-separated training seeds: one run per model and seed.")] = "0",
     device: Annotated[str, typer.Option()] = "auto",
     data: Annotated[Optional[list[Path]], typer.Option(
         help="Also a data set folder (trainA/trainB/testA/testB), e.g. horse2zebra; repeatable.")] = None,
@@ -329,9 +330,17 @@ def bench(
         if task not in TASKS:
             raise PairlessError(f"unknown task '{task}' in --tasks; choose from {', '.join(TASKS)}")
     options = _raw_options(list(ctx.args))
-    run_bench(task_list, model_list, steps, out, size, width, count, seed, device, options, data=data or [])
+    run_bench(task_list, model_list, steps, out, size, width, count, seed, device, options, data=data or [],
+              seeds=_seeds(seeds))
     typer.echo((out / "bench.md").read_text(), nl=False)
     typer.echo(f"tables: {out / 'bench.md'}, {out / 'bench.csv'}")
+
+
+def _seeds(text: str) -> list[int]:
+    try:
+        return [int(item) for item in _split(text)]
+    except ValueError:
+        raise PairlessError(f"--seeds takes comma-separated integers, got {text!r}") from None
 
 
 def _split(text: str) -> list[str]:

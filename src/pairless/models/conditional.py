@@ -117,6 +117,10 @@ class ConditionalGAN(nn.Module):
     def optimizer_groups(self) -> list[OptimizerGroup]:
         return [OptimizerGroup("D", ("D",)), OptimizerGroup("G", ("G",))]
 
+    def discriminator_losses(self) -> tuple[str, ...]:
+        """The hinge loss of D (see TranslationModel.discriminator_losses)."""
+        return ("D_adv",)
+
     def train_step(self, batch: dict[str, Tensor], updater: Updater) -> dict[str, Tensor]:
         real, labels = batch["image"], batch["label"]
         z, fake_labels = self.sample_inputs(len(labels), real.device)

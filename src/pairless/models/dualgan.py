@@ -77,6 +77,10 @@ class DualGANModel(CycleTranslationModel):
         kind = self.config.optimizer
         return [OptimizerGroup("G", ("G_AB", "G_BA"), kind=kind), OptimizerGroup("D", ("D_A", "D_B"), kind=kind)]
 
+    def discriminator_losses(self) -> tuple[str, ...]:
+        """None: a Wasserstein critic's loss has no floor at 0 (see TranslationModel.discriminator_losses)."""
+        return ()
+
     def after_optimizer_step(self, group: str) -> None:
         if group == "D" and self.clip_critics:
             clip_weights(self.D_A, self.config.clip)

@@ -23,6 +23,7 @@ from pairless.train.diagnostics import collect_diagnostics
 from pairless.train.distributed import (SINGLE, ProcessGroup, agree_to_stop, barrier, broadcast_from_main,
                                         gather_objects, join_process_group, leave_process_group)
 from pairless.train.evaluation import BEST, TrainingEvaluator
+from pairless.train.health import TrainingHealth
 from pairless.train.monitor import Monitor, SilentMonitor
 from pairless.train.optim import Optimizers, lr_multiplier
 
@@ -168,7 +169,8 @@ def _train(cfg: RunConfig, run_dir: Path, resume: bool, quiet: bool, stop_at: in
                         num_workers=cfg.data.workers, pin_memory=device.type == "cuda",
                         worker_init_fn=_ignore_sigint, generator=torch.Generator().manual_seed(0))
     preview = {k: v.to(device) for k, v in preview_batch(cfg, dataset, PREVIEW_IMAGES).items()}
-    monitor = Monitor(run_dir, step, cfg.train.steps, quiet=quiet) if group.is_main else SilentMonitor()
+    monitor = (Monitor(run_dir, step, cfg.train.steps, quiet, TrainingHealth(model.discriminator_losses()))
+               if group.is_main else SilentMonitor())
     try:
         evaluator = _evaluator(cfg, run_dir, device, monitor, resume, group)
         step, interrupted = _run_steps(cfg, run_dir, model, optimizers, loader, preview, monitor, device,
