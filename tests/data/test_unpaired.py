@@ -4,6 +4,8 @@ import torch
 from PIL import Image
 
 from pairless.data.config import DataConfig
+from pairless.data.images import read_image
+from pairless.data import transforms
 from pairless.data.unpaired import UnpairedImageFolder, load_preview_batch
 from pairless.errors import BadImageError, PairlessError
 from tests.conftest import write_images
@@ -36,6 +38,15 @@ def test_serial_pairs_by_position(unpaired_dir):
     ds = UnpairedImageFolder(config(unpaired_dir, serial=True), seed=0)
     assert [ds[i]["A_path"].endswith(f"img{i:03d}.png") for i in range(5)] == [True] * 5
     assert ds[4]["B_path"].endswith("img000.png")  # 4 B images wrap around
+
+
+def test_full_frames_from_a_sample_index_on_are_the_test_time_framing(unpaired_dir):
+    ds = UnpairedImageFolder(config(unpaired_dir, flip=False), seed=0)
+    ds.full_frames_from = 3
+    for index in range(6):
+        sample = ds[index]
+        whole = transforms.test_transform(read_image(sample["A_path"], 3), 32)
+        assert torch.allclose(sample["A"], whole, atol=1e-6) == (index >= 3)
 
 
 @pytest.mark.parametrize("mode, shape", [

@@ -35,6 +35,10 @@ class DataConfig:
     """BtoA swaps the two domains, so a one-way model learns B to A."""
     workers: int = 2
     """Data loader worker processes (0 loads in the training process)."""
+    full_frame_decay: bool = False
+    """While the learning rate decays, resize to --size instead of --load-size: with resize_and_crop the model
+    then sees whole images at the test-time framing (flips only). The reference code of CUT, FastCUT,
+    DCLGAN and SimDCL does this in its fine-tuning epochs; their presets turn it on."""
     random_scale_max: float = 3.0
     """zoom_and_patch (single-image training): each axis is zoomed by a random factor in [1/this, 1]."""
 

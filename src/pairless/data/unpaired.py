@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -86,6 +87,8 @@ class UnpairedImageFolder(Dataset):
         self.b = DomainFolder(root / f"{split}{dst}", channels[dst], cfg, f"{split}{dst}")
         self.epoch_length = max(len(self.a), len(self.b))
         self._order_cache: tuple[int, Tensor] | None = None
+        self.full_frames_from: int | None = None
+        """Samples from this index on are preprocessed with load size = size (see DataConfig.full_frame_decay)."""
 
     def __len__(self) -> int:
         return self.epoch_length
@@ -102,8 +105,10 @@ class UnpairedImageFolder(Dataset):
         b_index = slot if self.cfg.serial else int(torch.randint(len(self.b), (), generator=generator))
         image_a, path_a = self.a.load(slot % len(self.a))
         image_b, path_b = self.b.load(b_index % len(self.b))
-        return {"A": train_transform(image_a, self.cfg, generator),
-                "B": train_transform(image_b, self.cfg, generator),
+        full_frame = self.full_frames_from is not None and index >= self.full_frames_from
+        cfg = replace(self.cfg, load_size=self.cfg.size) if full_frame else self.cfg
+        return {"A": train_transform(image_a, cfg, generator),
+                "B": train_transform(image_b, cfg, generator),
                 "A_path": str(path_a), "B_path": str(path_b)}
 
     def _epoch_order(self, epoch: int) -> Tensor:

@@ -13,6 +13,10 @@ from pairless.losses.patchnce import Negatives, multilayer_patch_nce_loss
 from pairless.nn.patch_sampler import PatchSampleMLP
 from pairless.nn.resnet_generator import ResnetGenerator
 
+REFERENCE_DATA = {"full_frame_decay": True}
+"""Data defaults of the contrastive translators: their reference code stops random cropping once the
+learning rate decays (its "fine-tuning" epochs)."""
+
 
 @dataclass
 class PatchNCEOptions:

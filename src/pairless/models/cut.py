@@ -15,7 +15,7 @@ from torch import Tensor
 from pairless.errors import PairlessError
 from pairless.losses.adversarial import GanMode, discriminator_loss, generator_loss
 from pairless.models.base import OptimizerGroup, TranslationModel, Updater, frozen, same_channels_or_warn
-from pairless.models.contrastive import PatchNCEOptions, check_nce_layers, sampled_patch_nce
+from pairless.models.contrastive import REFERENCE_DATA, PatchNCEOptions, check_nce_layers, sampled_patch_nce
 from pairless.models.feature_losses import FeatureLossOptions, feature_losses
 from pairless.models.registry import register
 from pairless.nn.init import InitScheme, init_weights
@@ -111,9 +111,9 @@ class CUTModel(TranslationModel):
         return [row]
 
 
-register("cut", CUTModel, CUTConfig, train={"epochs": 400, "decay_fraction": 0.5},
+register("cut", CUTModel, CUTConfig, train={"epochs": 400, "decay_fraction": 0.5}, data=REFERENCE_DATA,
          description="CUT: one-sided contrastive translation with PatchNCE and the NCE identity term")
 register("fastcut", CUTModel,
          lambda: CUTConfig(lambda_nce=10.0, nce_idt=False, flip_equivariance=True),
-         train={"epochs": 200, "decay_fraction": 0.25},
+         train={"epochs": 200, "decay_fraction": 0.25}, data=REFERENCE_DATA,
          description="FastCUT: CUT without the identity term, λ_NCE 10 and flip equivariance")

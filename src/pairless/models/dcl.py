@@ -24,7 +24,8 @@ from pairless.losses.adversarial import GanMode, discriminator_loss, generator_l
 from pairless.losses.reconstruction import identity_loss
 from pairless.losses.similarity import similarity_loss
 from pairless.models.base import OptimizerGroup, CycleTranslationModel, Updater, frozen, same_channels_or_warn
-from pairless.models.contrastive import PatchNCEOptions, SampledPatchNCE, check_nce_layers, sampled_patch_nce
+from pairless.models.contrastive import (REFERENCE_DATA, PatchNCEOptions, SampledPatchNCE, check_nce_layers,
+                                         sampled_patch_nce)
 from pairless.models.feature_losses import FeatureLossOptions, feature_losses
 from pairless.models.image_pool import ImagePool
 from pairless.models.registry import register
@@ -149,7 +150,8 @@ class DCLModel(CycleTranslationModel):
 
 
 register("dclgan", DCLModel, DCLConfig, train={"epochs": 400, "decay_fraction": 0.5, "lr": 1e-4},
+         data=REFERENCE_DATA,
          description="DCLGAN: two generators tied to their inputs by dual PatchNCE (separate heads), no cycle")
 register("simdcl", DCLModel, lambda: DCLConfig(lambda_sim=10.0, head_lr=None),
-         train={"epochs": 200, "decay_fraction": 0.5, "lr": 2e-4},
+         train={"epochs": 200, "decay_fraction": 0.5, "lr": 2e-4}, data=REFERENCE_DATA,
          description="SimDCL: DCLGAN plus the similarity loss between same-domain embeddings")

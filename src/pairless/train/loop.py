@@ -25,7 +25,7 @@ from pairless.train.distributed import (SINGLE, ProcessGroup, agree_to_stop, bar
 from pairless.train.evaluation import BEST, TrainingEvaluator
 from pairless.train.health import TrainingHealth
 from pairless.train.monitor import Monitor, SilentMonitor
-from pairless.train.optim import Optimizers, lr_multiplier
+from pairless.train.optim import Optimizers, decay_start, lr_multiplier
 
 PREVIEW_IMAGES = 4
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -152,6 +152,9 @@ def _train(cfg: RunConfig, run_dir: Path, resume: bool, quiet: bool, stop_at: in
     dataset = open_dataset(cfg)
     cfg = fit_config_to_data(cfg, dataset).resolved()
     cfg = replace(cfg, train=replace(cfg.train, steps=total_steps(cfg, len(dataset), group.world_size)))
+    if cfg.data.full_frame_decay and isinstance(dataset, UnpairedImageFolder):
+        first_step = decay_start(cfg.train.steps, cfg.train.decay_fraction)
+        dataset.full_frames_from = first_step * cfg.train.batch_size * group.world_size
     model = build_model(cfg).to(device)
     optimizers = Optimizers(model, cfg.train, device.type, cfg.train.precision, group)
     step = _restore(run_dir, model, optimizers, device, group, cfg.train.seed) if resume else 0
