@@ -66,6 +66,15 @@ def test_option_names_are_unique_across_sections(method):
     assert len(names) == len(set(names))
 
 
+@pytest.mark.parametrize("method", ["cut", "fastcut", "dclgan", "simdcl"])
+def test_blurred_upsampling_is_kept_from_128_px_on(method):
+    def upsampling(size, **options):
+        return RunConfig.defaults(method).override({"size": size, **options}).resolved().model.antialias_up
+
+    assert [upsampling(size) for size in (32, 64, 96, 128, 256)] == [False, False, False, True, True]
+    assert upsampling(64, antialias_up=True) is True and upsampling(256, antialias_up=False) is False
+
+
 def test_generator_depth_follows_image_size():
     assert RunConfig.defaults("cut").override({"size": 256}).resolved().model.n_blocks == 9
     assert RunConfig.defaults("cyclegan").override({"size": 128}).resolved().model.n_blocks == 6

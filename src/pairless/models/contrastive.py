@@ -13,6 +13,18 @@ from pairless.losses.patchnce import Negatives, multilayer_patch_nce_loss
 from pairless.nn.patch_sampler import PatchSampleMLP
 from pairless.nn.resnet_generator import ResnetGenerator
 
+ANTIALIAS_UP_MIN_SIZE = 128
+"""Crops below this size upsample with transposed convolutions by default instead of the reference's blurred
+upsampling. The blur is a low-pass: each 2x upsampling halves textures of a 4 px period and removes 2 px
+ones, which at 64 px are the domain's textures themselves (zebra-like bands); the generator renders them
+soft, the discriminator separates real from generated images on them and runs away (measured on the
+`stripes` task; README, notes on the reference implementations)."""
+
+
+def antialias_up_for(size: int) -> bool:
+    return size >= ANTIALIAS_UP_MIN_SIZE
+
+
 REFERENCE_DATA = {"full_frame_decay": True}
 """Data defaults of the contrastive translators: their reference code stops random cropping once the
 learning rate decays (its "fine-tuning" epochs)."""

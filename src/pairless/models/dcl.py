@@ -14,7 +14,7 @@ halved objective as DCLGAN (the code leaves NCE unweighted and the similarity te
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import Tensor
@@ -24,8 +24,8 @@ from pairless.losses.adversarial import GanMode, discriminator_loss, generator_l
 from pairless.losses.reconstruction import identity_loss
 from pairless.losses.similarity import similarity_loss
 from pairless.models.base import OptimizerGroup, CycleTranslationModel, Updater, frozen, same_channels_or_warn
-from pairless.models.contrastive import (REFERENCE_DATA, PatchNCEOptions, SampledPatchNCE, check_nce_layers,
-                                         sampled_patch_nce)
+from pairless.models.contrastive import (REFERENCE_DATA, PatchNCEOptions, SampledPatchNCE, antialias_up_for,
+                                         check_nce_layers, sampled_patch_nce)
 from pairless.models.feature_losses import FeatureLossOptions, feature_losses
 from pairless.models.image_pool import ImagePool
 from pairless.models.registry import register
@@ -44,7 +44,9 @@ class DCLConfig(FeatureLossOptions, PatchNCEOptions):
     """Residual blocks; None picks 9 for crops of 256 px and more, 6 below."""
     d_layers: int = 3
     antialias: bool = True
-    antialias_up: bool = True
+    antialias_up: bool | None = None
+    """Blurred 2x upsampling in G (the reference's default); None: on for crops of 128 px and more, transposed
+    convolutions below, where the blur removes the finest textures the target domain has at that size."""
     gan_mode: GanMode = "hinge_saturating"
     lambda_gan: float = 1.0
     lambda_nce: float = 2.0
@@ -58,6 +60,9 @@ class DCLConfig(FeatureLossOptions, PatchNCEOptions):
     head_beta1: float = 0.9
     init: InitScheme = "xavier"
     init_gain: float = 0.02
+
+    def for_size(self, size: int) -> DCLConfig:
+        return self if self.antialias_up is not None else replace(self, antialias_up=antialias_up_for(size))
 
     def __post_init__(self):
         super().__post_init__()
