@@ -286,8 +286,8 @@ def serve(
 
     settings = ServeSettings(max_upload_mb=max_upload_mb, max_megapixels=max_pixels, tile=tile)
     translator = Translator.load(checkpoint, device)
-    typer.echo(f"serving {translator.config.method} (step {translator.step}) at http://{host}:{port}")
-    run_server(translator, settings, host, port)
+    run_server(translator, settings, host, port, announce=lambda url: typer.echo(
+        f"serving {translator.config.method} (step {translator.step}) at {url}"))
 
 
 @app.command()
