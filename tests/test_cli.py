@@ -144,6 +144,30 @@ def test_sigterm_to_the_whole_process_group_saves_like_ctrl_c(synth, tmp_path):
     assert not any(p.name.startswith(".") for p in run_dir.iterdir())
 
 
+def test_output_paths_of_the_wrong_kind_are_one_line_errors(synth, tmp_path, capsys):
+    from pairless.cli import main
+
+    run_dir = tmp_path / "run"
+    run("train", "--model", "cut", "--data", synth, "--out", run_dir, "--steps", "1", *TINY_CUT)
+    a_file = tmp_path / "a_file"
+    a_file.write_text("mine")
+    commands = [
+        (["train", "--model", "cut", "--data", str(synth), "--out", str(a_file), *TINY_CUT],
+         f"--out {a_file} is a file"),
+        (["translate", str(run_dir), str(synth / "testA"), "--out", str(a_file)], f"--out {a_file} is a file"),
+        (["export", str(run_dir), "--out", str(tmp_path)], f"--out {tmp_path} is a folder; name the file"),
+        (["export", str(run_dir), "--out", str(a_file / "m.onnx")], f"{a_file} is a file, not a folder"),
+        (["report", str(run_dir), "--out", str(a_file)], f"cannot write {a_file}: {a_file} is a file"),
+    ]
+    for argv, message in commands:
+        with pytest.raises(SystemExit) as exit_info:
+            main(argv)
+        err = capsys.readouterr().err
+        assert exit_info.value.code == 2 and err.startswith("error: ") and err.count("\n") == 1, err
+        assert message in err
+    assert a_file.read_text() == "mine"
+
+
 def test_demo_runs_end_to_end_with_a_small_budget(tmp_path):
     out = tmp_path / "demo"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
