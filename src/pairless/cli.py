@@ -6,13 +6,14 @@ Errors a user can fix exit with code 2 and one line on stderr starting with `err
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
 from typer.exceptions import TyperException
 
-from pairless.errors import PairlessError, user_message
+from pairless.errors import PairlessError, is_machine_refusal, machine_refusal_message, user_message
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Unpaired image-to-image translation: train, translate, evaluate.")
@@ -138,7 +139,7 @@ def train(
                             "training, --data-a and --data-b)")
     result = run_training(cfg, run_dir, resume=resume is not None, quiet=quiet, stop_at=stop_at)
     if result.interrupted:
-        raise typer.Exit(130)
+        raise typer.Exit(128 + result.stop_signal)  # the shell's code for a process ended by that signal
     if result.main_process:
         verb = "trained" if result.finished else "stopped"
         typer.echo(f"{verb} {cfg.method} at step {result.step}/{result.total_steps}; run folder: {run_dir}")
@@ -285,8 +286,8 @@ def serve(
 
     settings = ServeSettings(max_upload_mb=max_upload_mb, max_megapixels=max_pixels, tile=tile)
     translator = Translator.load(checkpoint, device)
-    typer.echo(f"serving {translator.config.method} (step {translator.step}) at http://{host}:{port}")
-    run_server(translator, settings, host, port)
+    run_server(translator, settings, host, port, announce=lambda url: typer.echo(
+        f"serving {translator.config.method} (step {translator.step}) at {url}"))
 
 
 @app.command()
@@ -382,11 +383,22 @@ def models(name: Annotated[Optional[str], typer.Argument(help="Show this method'
     typer.echo(yaml.safe_dump(RunConfig.defaults(name).to_dict(), sort_keys=False), nl=False)
 
 
+def one_line_warning(message, category, filename, lineno, line=None) -> str:
+    """Warnings (e.g. skipped images) as `warning: ...`, without Python's source location and line."""
+    return f"warning: {message}\n"
+
+
 def main(argv: list[str] | None = None) -> None:
+    warnings.formatwarning = one_line_warning
     try:
         code = app(args=argv, standalone_mode=False, prog_name="pairless")
     except PairlessError as exc:
         typer.echo(f"error: {user_message(exc)}", err=True)
+        sys.exit(2)
+    except OSError as exc:
+        if not is_machine_refusal(exc):
+            raise
+        typer.echo(f"error: {machine_refusal_message(exc)}", err=True)
         sys.exit(2)
     except TyperException as exc:
         typer.echo(f"error: {exc.format_message()}", err=True)

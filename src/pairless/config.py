@@ -18,7 +18,7 @@ from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 import yaml
 
 from pairless.data.config import DataConfig
-from pairless.errors import PairlessError
+from pairless.errors import PairlessError, writing
 from pairless.models.registry import get_method
 from pairless.train.config import TrainConfig
 
@@ -198,7 +198,8 @@ class RunConfig:
         return get_type_hints(type(getattr(self, section)))[name] is bool
 
     def save(self, path: Path) -> None:
-        path.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+        with writing(path):
+            path.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
 
     @classmethod
     def load(cls, path: Path) -> RunConfig:

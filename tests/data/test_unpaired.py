@@ -115,3 +115,18 @@ def test_mixed_sizes_are_not_a_fixed_shape(unpaired_dir):
     write_images(unpaired_dir / "trainB", 1, size=(48, 36), seed=9)
     (unpaired_dir / "trainB" / "img000.png").rename(unpaired_dir / "trainB" / "wide.png")
     assert not UnpairedImageFolder(config(unpaired_dir, preprocess="none")).fixed_shape
+
+
+@pytest.mark.parametrize("width, height", [(1, 1), (20, 5000)])
+def test_whole_images_smaller_than_the_network_size_name_the_file(unpaired_dir, width, height):
+    Image.new("RGB", (width, height)).save(unpaired_dir / "trainB" / "odd.png")
+    with pytest.raises(PairlessError, match=rf"odd\.png is {width}x{height}, smaller than --size 32: "
+                                            r"--preprocess none trains on whole images"):
+        UnpairedImageFolder(config(unpaired_dir, preprocess="none"))
+
+
+def test_sample_shapes_name_an_image_of_each_shape(unpaired_dir):
+    write_images(unpaired_dir / "trainB", 1, size=(48, 36), seed=9)
+    (unpaired_dir / "trainB" / "img000.png").rename(unpaired_dir / "trainB" / "wide.png")
+    shapes = UnpairedImageFolder(config(unpaired_dir, preprocess="none")).sample_shapes
+    assert {shape: path.name for shape, path in shapes.items()} == {(36, 40): "img000.png", (36, 48): "wide.png"}

@@ -5,6 +5,7 @@ import json
 import pytest
 import torch
 
+from pairless.errors import PairlessError
 from pairless.train.checkpoint import read_weights
 from pairless.train.loop import train
 from tests.conftest import tiny_config
@@ -33,3 +34,11 @@ def test_resume_to_a_step_already_reached_does_nothing(tmp_path, unpaired_dir):
     train(cfg, tmp_path / "run", quiet=True)
     result = train(cfg, tmp_path / "run", resume=True, quiet=True)
     assert result.step == 2 and result.losses == {}
+
+
+def test_resume_to_fewer_steps_than_reached_is_refused(tmp_path, unpaired_dir):
+    cfg = tiny_config("cut", unpaired_dir, **{"train.steps": 4})
+    train(cfg, tmp_path / "run", quiet=True)
+    with pytest.raises(PairlessError, match=r"already at step 4, past the 2 steps asked for; pass a larger --steps"):
+        train(cfg.override({"train.steps": 2}), tmp_path / "run", resume=True, quiet=True)
+    assert read_weights(tmp_path / "run")[2] == 4

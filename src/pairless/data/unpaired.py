@@ -32,7 +32,8 @@ class DomainFolder:
         self.channels = channels
         self.skip_bad = cfg.skip_bad_images
         self.paths: list[Path] = []
-        self.shapes: set[tuple[int, int]] = set()
+        self.shapes: dict[tuple[int, int], Path] = {}
+        """(height, width) of the training samples -> the first image that gives that shape."""
         for path in require_folder(folder, what, "--data"):
             try:
                 width, height = image_size(path)
@@ -43,7 +44,7 @@ class DomainFolder:
                 self._skip_or_raise(exc)
                 continue
             self.paths.append(path)
-            self.shapes.add(output_shape(width, height, cfg))
+            self.shapes.setdefault(output_shape(width, height, cfg), path)
         if not self.paths:
             raise PairlessError(f"{what} folder {folder} holds no readable images")
 
@@ -94,9 +95,14 @@ class UnpairedImageFolder(Dataset):
         return self.epoch_length
 
     @property
+    def sample_shapes(self) -> dict[tuple[int, int], Path]:
+        """(height, width) of the training samples of both domains -> an image that gives that shape."""
+        return self.b.shapes | self.a.shapes
+
+    @property
     def fixed_shape(self) -> bool:
         """Whether every sample has the same height and width (needed for batches larger than 1)."""
-        return len(self.a.shapes | self.b.shapes) == 1
+        return len(self.sample_shapes) == 1
 
     def __getitem__(self, index: int) -> dict:
         epoch, position = divmod(index, self.epoch_length)
