@@ -18,7 +18,7 @@ from pairless.train.checkpoint import build_model, save_checkpoint
 from tests.conftest import tiny_config
 
 ort = pytest.importorskip("onnxruntime")
-SIZES = [(1, 37, 53), (2, 64, 48), (1, 5, 130)]
+SIZES = [(1, 37, 53), (2, 64, 48), (1, 9, 130)]
 """(batch, height, width): none is the export's sample size, two are not multiples of 4."""
 
 

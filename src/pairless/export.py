@@ -1,9 +1,9 @@
 """Exporting a trained translator for use without pairless: ONNX (onnxruntime and friends) or TorchScript.
 
 The exported graph does what `Translator.translate_tensor` does: it takes float32 images [N, C, H, W] in
-[0, 1] (C = the source domain's channels, any N, H and W of at least the generator's size multiple), pads
-them to that multiple (reflect), translates, crops back and returns [N, C', H, W] in [0, 1]. Height, width
-and batch size are dynamic.
+[0, 1] (C = the source domain's channels, any N; H and W of at least 8 px and the generator's size multiple),
+pads them to that multiple (reflect), translates, crops back and returns [N, C', H, W] in [0, 1]. Height,
+width and batch size are dynamic.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from pairless.errors import PairlessError
 from pairless.models.base import TranslationModel
 from pairless.train.checkpoint import atomic_write
-from pairless.translator import Translator
+from pairless.translator import MIN_NETWORK_SIDE, Translator
 
 EXPORT_FORMATS = ("onnx", "torchscript")
 SUFFIXES = {"onnx": "onnx", "torchscript": "pt"}
@@ -69,7 +69,7 @@ def export_model(checkpoint: str | Path, out: str | Path, export_format: str = "
 
 
 def _onnx_bytes(graph: TranslationGraph, sample: Tensor, metadata: dict[str, str]) -> bytes:
-    side = {"min": graph.multiple, "max": MAX_SIDE}
+    side = {"min": max(graph.multiple, MIN_NETWORK_SIDE), "max": MAX_SIDE}
     shapes = {"images": {0: torch.export.Dim("batch", max=4096), 2: torch.export.Dim("height", **side),
                          3: torch.export.Dim("width", **side)}}
     with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
