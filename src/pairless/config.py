@@ -19,7 +19,7 @@ import yaml
 
 from pairless.data.config import DataConfig
 from pairless.errors import PairlessError
-from pairless.models.registry import get_method
+from pairless.models.registry import get_method, get_preset
 from pairless.train.config import TrainConfig
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -126,15 +126,21 @@ class RunConfig:
     train: TrainConfig
 
     @classmethod
-    def defaults(cls, method: str) -> RunConfig:
-        """The method's preset: its model defaults plus its training and data overrides."""
+    def defaults(cls, method: str, preset: str | None = None) -> RunConfig:
+        """The method's defaults: its model config plus its training and data overrides, then the named
+        `preset`'s overrides if one is given."""
         spec = get_method(method)
-        return cls(
+        cfg = cls(
             method=spec.name,
             model=spec.make_config(),
             data=dataclasses.replace(DataConfig(), **spec.data_defaults),
             train=dataclasses.replace(TrainConfig(), **spec.train_defaults),
         )
+        return cfg.with_preset(preset) if preset else cfg
+
+    def with_preset(self, preset: str) -> RunConfig:
+        """These settings with the overrides of the method's named preset (e.g. `cifar10-paper`)."""
+        return self.override(dict(get_preset(self.method, preset).overrides))
 
     @classmethod
     def from_dict(cls, data: dict) -> RunConfig:
