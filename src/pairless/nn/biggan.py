@@ -12,11 +12,13 @@ asked (the paper's configuration), not to the shared embedding.
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from pairless.nn.gan_layers import SelfAttention, conv, embedding, linear
+from pairless.nn.gan_layers import ResidualUpBlock, SelfAttention, conv, embedding, linear
 
 PLANS = {32: (4, 4, 4, 4), 64: (16, 8, 4, 2, 1)}
 """Channel multiples of the width: the input map, then the output of each block."""
@@ -43,21 +45,6 @@ class SharedConditionalBatchNorm2d(nn.Module):
         return self.norm(x) * gain + self.bias(condition)[:, :, None, None]
 
 
-class BigGANUpBlock(nn.Module):
-    def __init__(self, c_in: int, c_out: int, condition_dim: int, sn: bool):
-        super().__init__()
-        self.norm1 = SharedConditionalBatchNorm2d(c_in, condition_dim, sn)
-        self.conv1 = conv(c_in, c_out, 3, padding=1, sn=sn)
-        self.norm2 = SharedConditionalBatchNorm2d(c_out, condition_dim, sn)
-        self.conv2 = conv(c_out, c_out, 3, padding=1, sn=sn)
-        self.shortcut = conv(c_in, c_out, 1, sn=sn)
-
-    def forward(self, x: Tensor, condition: Tensor) -> Tensor:
-        h = F.interpolate(F.relu(self.norm1(x, condition)), scale_factor=2, mode="nearest")
-        h = self.conv2(F.relu(self.norm2(self.conv1(h), condition)))
-        return h + self.shortcut(F.interpolate(x, scale_factor=2, mode="nearest"))
-
-
 class BigGANGenerator(nn.Module):
     """z [N, z_dim] and labels [N] -> images [N, C, size, size] in [-1, 1]."""
 
@@ -72,8 +59,8 @@ class BigGANGenerator(nn.Module):
         self.z_dim, self.bottom, self.chunk = z_dim, 4, z_dim // z_chunks(size)
         self.shared = embedding(num_classes, shared_dim, sn=False)
         self.linear = linear(self.chunk, plan[0] * self.bottom ** 2, sn=sn)
-        self.blocks = nn.ModuleList(BigGANUpBlock(a, b, shared_dim + self.chunk, sn)
-                                    for a, b in zip(plan, plan[1:]))
+        norm = partial(SharedConditionalBatchNorm2d, condition_dim=shared_dim + self.chunk, sn=sn)
+        self.blocks = nn.ModuleList(ResidualUpBlock(a, b, norm, sn) for a, b in zip(plan, plan[1:]))
         self.attention_after = ATTENTION_AFTER[size]
         self.attention = SelfAttention(plan[self.attention_after], sn)
         self.output_norm = nn.BatchNorm2d(plan[-1], eps=BN_EPS)

@@ -15,6 +15,7 @@ orthogonal, as StudioGAN initialises them.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Literal
 
 import torch
@@ -22,7 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from pairless.nn.biggan import BigGANGenerator
-from pairless.nn.gan_layers import SelfAttention, orthogonal_layer, conv, embedding, linear
+from pairless.nn.gan_layers import ResidualUpBlock, SelfAttention, conv, embedding, linear, orthogonal_layer
 
 Backbone = Literal["dcgan", "resnet", "biggan"]
 HeadKind = Literal["acgan", "projgan", "contragan"]
@@ -66,23 +67,6 @@ class UpBlock(nn.Module):
         return F.relu(self.norm(self.conv(x), labels))
 
 
-class ResidualUpBlock(nn.Module):
-    """SNGAN generator block: CBN-ReLU-up-conv3-CBN-ReLU-conv3, shortcut up-conv1."""
-
-    def __init__(self, c_in: int, c_out: int, num_classes: int, sn: bool):
-        super().__init__()
-        self.norm1 = ConditionalBatchNorm2d(c_in, num_classes)
-        self.conv1 = conv(c_in, c_out, 3, padding=1, sn=sn)
-        self.norm2 = ConditionalBatchNorm2d(c_out, num_classes)
-        self.conv2 = conv(c_out, c_out, 3, padding=1, sn=sn)
-        self.shortcut = conv(c_in, c_out, 1, sn=sn)
-
-    def forward(self, x: Tensor, labels: Tensor) -> Tensor:
-        h = F.interpolate(F.relu(self.norm1(x, labels)), scale_factor=2, mode="nearest")
-        h = self.conv2(F.relu(self.norm2(self.conv1(h), labels)))
-        return h + self.shortcut(F.interpolate(x, scale_factor=2, mode="nearest"))
-
-
 class ConditionalGenerator(nn.Module):
     """z [N, z_dim] and labels [N] -> images [N, C, size, size] in [-1, 1]."""
 
@@ -92,14 +76,15 @@ class ConditionalGenerator(nn.Module):
         check_size(backbone, size)
         if backbone == "dcgan":
             plan = [8 * width, 4 * width, 2 * width, width]
-            block = UpBlock
+            blocks = [UpBlock(a, b, num_classes, sn) for a, b in zip(plan, plan[1:])]
         else:
             plan = [4 * width] * 4 if size == 32 else [8 * width, 8 * width, 4 * width, 2 * width, width]
-            block = ResidualUpBlock
+            norm = partial(ConditionalBatchNorm2d, num_classes=num_classes)
+            blocks = [ResidualUpBlock(a, b, norm, sn) for a, b in zip(plan, plan[1:])]
         self.backbone, self.z_dim, self.bottom = backbone, z_dim, 4
         self.linear = linear(z_dim, plan[0] * self.bottom ** 2, sn=sn)
         self.input_norm = ConditionalBatchNorm2d(plan[0], num_classes) if backbone == "dcgan" else None
-        self.blocks = nn.ModuleList(block(a, b, num_classes, sn) for a, b in zip(plan, plan[1:]))
+        self.blocks = nn.ModuleList(blocks)
         self.output_norm = nn.BatchNorm2d(plan[-1], eps=BN_EPS) if backbone == "resnet" else None
         self.to_image = conv(plan[-1], channels, 3, padding=1, sn=sn)
 

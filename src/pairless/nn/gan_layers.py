@@ -1,7 +1,10 @@
 """Layers of the class-conditional GAN backbones (StudioGAN's building blocks): orthogonally initialised
-convolutions, linear maps and embeddings with optional spectral norm, and SAGAN's self-attention."""
+convolutions, linear maps and embeddings with optional spectral norm, SNGAN's residual up-sampling block and
+SAGAN's self-attention."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -28,6 +31,24 @@ def linear(n_in: int, n_out: int, sn: bool = True, bias: bool = True) -> nn.Modu
 
 def embedding(num_classes: int, dim: int, sn: bool = True) -> nn.Module:
     return orthogonal_layer(nn.Embedding(num_classes, dim), sn)
+
+
+class ResidualUpBlock(nn.Module):
+    """SNGAN generator block: norm-ReLU-up-conv3-norm-ReLU-conv3, shortcut up-conv1. `norm(channels)` makes
+    the conditional norms, which read the block's condition (class labels, or BigGAN's [embedding, z chunk])."""
+
+    def __init__(self, c_in: int, c_out: int, norm: Callable[[int], nn.Module], sn: bool):
+        super().__init__()
+        self.norm1 = norm(c_in)
+        self.conv1 = conv(c_in, c_out, 3, padding=1, sn=sn)
+        self.norm2 = norm(c_out)
+        self.conv2 = conv(c_out, c_out, 3, padding=1, sn=sn)
+        self.shortcut = conv(c_in, c_out, 1, sn=sn)
+
+    def forward(self, x: Tensor, condition: Tensor) -> Tensor:
+        h = F.interpolate(F.relu(self.norm1(x, condition)), scale_factor=2, mode="nearest")
+        h = self.conv2(F.relu(self.norm2(self.conv1(h), condition)))
+        return h + self.shortcut(F.interpolate(x, scale_factor=2, mode="nearest"))
 
 
 class SelfAttention(nn.Module):
