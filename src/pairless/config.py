@@ -154,10 +154,11 @@ class RunConfig:
         return base.override({f"{s}.{k}": v for s in SECTIONS for k, v in (data.get(s) or {}).items()})
 
     def resolved(self) -> RunConfig:
-        """Fill the model fields left (None) to be chosen by the crop size `data.size`.
+        """Fill the model fields left (None) to be chosen by the crop size `data.size` or other settings.
 
         ResNet generators' `n_blocks: None` is 9 at 256 px and up, else 6; a model config with a
-        `for_size(size)` method fills its own (SinCUT's discriminator depth, U-GAT-IT's γ/β grid).
+        `for_size(size)` method fills its own (SinCUT's discriminator depth, U-GAT-IT's γ/β grid,
+        DualGAN's U-Net depth, the class-conditional GANs' D steps per backbone).
         """
         model = self.model
         if getattr(model, "n_blocks", 0) is None:
