@@ -55,3 +55,19 @@ def test_refuses_to_overwrite_a_run_and_to_resume_mismatched_files(tmp_path, unp
     torch.save(state, tmp_path / "run" / "latest.state.pt")
     with pytest.raises(PairlessError, match="from step 2 but latest.state.pt from step 1"):
         train(cfg.override({"train.steps": 4}), tmp_path / "run", resume=True, quiet=True)
+
+
+def test_weights_that_do_not_fit_the_model_are_a_one_line_error(tmp_path):
+    """E.g. a U-GAT-IT checkpoint from before its TensorFlow-style biases: the config builds layers the
+    file lacks."""
+    from pairless.config import RunConfig
+    from pairless.train.checkpoint import build_model, load_weights
+
+    cfg = RunConfig.defaults("ugatit-light").override({"size": 32, "width": 2, "n_blocks": 1})
+    model = build_model(cfg)
+    tensors = {k: v for k, v in model.state_dict().items() if not k.endswith("gamma_beta.gamma.bias")}
+    with pytest.raises(PairlessError, match=r"old.safetensors does not fit .*missing G_AB.gamma_beta.gamma.bias"):
+        load_weights(model, tensors, tmp_path / "old.safetensors")
+    resized = {**model.state_dict(), "G_AB.gamma_beta.gamma.bias": torch.zeros(3)}
+    with pytest.raises(PairlessError, match="size mismatch for G_AB.gamma_beta.gamma.bias"):
+        load_weights(model, resized, tmp_path / "old.safetensors")

@@ -49,7 +49,8 @@ from pairless.train.distributed import gather_rows
 
 DEFAULT_D_STEPS = {"dcgan": 2, "resnet": 5, "biggan": 5}
 """StudioGAN's CIFAR-10 configurations: d_updates_per_step of its DCGAN config, d_steps_per_iter of its
-ResNet (ACGAN/ProjGAN benchmark) and BigGAN (ContraGAN) configs."""
+ResNet (ACGAN/ProjGAN benchmark) and BigGAN (ContraGAN, and the paper's Table 1 BigGAN runs) configs.
+(The paper-era Table 1 configs of its SNDCGAN and SNResGAN rows say 1 and 2.)"""
 GRID_SAMPLES = 8
 """Columns of generated samples per class in the training sample grids."""
 BN_STATISTICS = ("running_mean", "running_var")

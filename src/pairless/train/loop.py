@@ -16,8 +16,8 @@ from pairless.config import RunConfig
 from pairless.devices import resolve_device
 from pairless.data.unpaired import UnpairedImageFolder
 from pairless.errors import PairlessError
-from pairless.train.checkpoint import (STATE, WEIGHTS, atomic_write, build_model, read_state, read_weights,
-                                       save_checkpoint, weights_bytes)
+from pairless.train.checkpoint import (STATE, WEIGHTS, atomic_write, build_model, load_weights, read_state,
+                                       read_weights, save_checkpoint, weights_bytes)
 from pairless.train.datasets import data_kind, fit_config_to_data, open_labelled, preview_batch
 from pairless.train.diagnostics import collect_diagnostics
 from pairless.train.distributed import (SINGLE, ProcessGroup, agree_to_stop, barrier, broadcast_from_main,
@@ -308,7 +308,7 @@ def _restore(run_dir: Path, model, optimizers: Optimizers, device, group: Proces
     if state["step"] != weights_step:
         raise PairlessError(f"cannot resume {run_dir}: {WEIGHTS} is from step {weights_step} but {STATE} from "
                             f"step {state['step']}; copy a matching pair from {run_dir / 'checkpoints'}")
-    model.load_state_dict(tensors)
+    load_weights(model, tensors, run_dir / WEIGHTS)
     model.load_training_state(state["model"])
     optimizers.load_state_dict(state)
     saved = state.get("rng_ranks") or [state["rng"]]
