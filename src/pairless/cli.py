@@ -377,11 +377,8 @@ def models(
     preset: Annotated[Optional[str], typer.Option(help="Show the settings of this named preset instead.")] = None,
 ) -> None:
     """List the methods, or show one method's recipe and default configuration."""
-    import yaml
-
-    from pairless.config import RunConfig
     from pairless.models.registry import get_method, method_names
-    from pairless.recipe import preset_lines, recipe_lines
+    from pairless.recipe import method_summary
 
     if name is None:
         for method in method_names():
@@ -389,13 +386,7 @@ def models(
             presets = f" [--preset {', '.join(spec.presets)}]" if spec.presets else ""
             typer.echo(f"{method:12s} {spec.description}{presets}")
         return
-    cfg = RunConfig.defaults(name, preset)
-    header = [f"{name}: {get_method(name).description}" + (f" (--preset {preset})" if preset else ""),
-              "recipe:", *(f"  {line}" for line in recipe_lines(cfg))]
-    if preset_lines(name):
-        header += ["presets (--preset NAME):", *(f"  {line}" for line in preset_lines(name))]
-    typer.echo("".join(f"# {line}\n" for line in header), nl=False)
-    typer.echo(yaml.safe_dump(cfg.to_dict(), sort_keys=False), nl=False)
+    typer.echo(method_summary(name, preset), nl=False)
 
 
 def main(argv: list[str] | None = None) -> None:

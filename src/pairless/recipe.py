@@ -3,9 +3,22 @@ pool and what each training sample looks like, read from a (resolved) run config
 
 from __future__ import annotations
 
+import yaml
+
 from pairless.config import RunConfig
 from pairless.models.registry import get_method
 from pairless.train.datasets import data_kind
+
+
+def method_summary(method: str, preset: str | None = None) -> str:
+    """The method's description, recipe and presets as YAML comments, then its configuration as YAML."""
+    cfg = RunConfig.defaults(method, preset)
+    header = [f"{method}: {get_method(method).description}" + (f" (--preset {preset})" if preset else ""),
+              "recipe:", *(f"  {line}" for line in recipe_lines(cfg))]
+    if preset_lines(method):
+        header += ["presets (--preset NAME):", *(f"  {line}" for line in preset_lines(method))]
+    comments = "".join(f"# {line}\n" for line in header)
+    return comments + yaml.safe_dump(cfg.to_dict(), sort_keys=False)
 
 
 def recipe_lines(cfg: RunConfig) -> list[str]:
