@@ -180,3 +180,31 @@ def test_demo_runs_end_to_end_with_a_small_budget(tmp_path):
     assert (out / "run" / "latest.safetensors").is_file() and any((out / "translated").iterdir())
     assert_user_error(subprocess.run([sys.executable, "-m", "pairless", "demo", "--out", str(tmp_path)],
                                      capture_output=True, text=True), "not a pairless demo folder")
+
+
+def models_output(capsys, *args) -> str:
+    """`pairless models ...` in this process (each subprocess would import torch anew)."""
+    from pairless.cli import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["models", *args])
+    assert stop.value.code == 0
+    return capsys.readouterr().out
+
+
+def test_models_shows_the_recipe_and_presets(capsys):
+    contra = models_output(capsys, "contragan")
+    assert "# recipe:" in contra and "5 step(s) per generator step, each on a fresh batch of real images" in contra
+    assert "--steps and the learning-rate schedule count generator steps" in contra
+    assert "#   cifar10-paper: " in contra and "\nmethod: contragan\n" in contra
+    paper = models_output(capsys, "contragan", "--preset", "cifar10-paper")
+    assert "backbone: biggan" in paper and "random horizontal flips" in paper
+    dcl = models_output(capsys, "dclgan")
+    assert "image pool: none" in dcl and "while the learning rate decays, the whole image resized to 256 px" in dcl
+    assert "image pool: the last 50 generated images" in models_output(capsys, "dclgan", "--preset", "paper-text")
+    assert "2 critic step(s) per generator step" in models_output(capsys, "dualgan")
+
+
+def test_an_unknown_preset_is_a_one_line_error(synth, tmp_path):
+    assert_user_error(run("train", "--model", "cut", "--data", synth, "--out", tmp_path / "r", "--preset",
+                          "paper-text", check=False), "unknown --preset 'paper-text' for cut")

@@ -84,6 +84,8 @@ def train(
     out: Annotated[Optional[Path], typer.Option(help="Run folder to create.")] = None,
     resume: Annotated[Optional[Path], typer.Option(help="Run folder to continue.")] = None,
     config: Annotated[Optional[Path], typer.Option(help="YAML config (as written into run folders).")] = None,
+    preset: Annotated[Optional[str], typer.Option(
+        help="A named setting of the method, e.g. cifar10-paper (see `pairless models NAME`).")] = None,
     steps: Annotated[Optional[int], typer.Option(help="Total iterations (with --resume: the new total).")] = None,
     epochs: Annotated[Optional[float], typer.Option(help="Total epochs over the larger domain.")] = None,
     size: Annotated[Optional[int], typer.Option(help="Training crop size.")] = None,
@@ -109,8 +111,8 @@ def train(
     if epochs is not None and steps is None:
         explicit["train.steps"] = "none"
     if resume is not None:
-        if config is not None or out is not None:
-            raise PairlessError("--resume continues a run folder as it is; drop --config / --out")
+        if config is not None or out is not None or preset is not None:
+            raise PairlessError("--resume continues a run folder as it is; drop --config / --out / --preset")
         cfg = RunConfig.load(resume / "config.yaml") if (resume / "config.yaml").is_file() else None
         if cfg is None:
             raise PairlessError(f"cannot resume: {resume / 'config.yaml'} not found")
@@ -126,6 +128,8 @@ def train(
             cfg = RunConfig.defaults(model)
         else:
             raise PairlessError("--model is required (e.g. --model cut); `pairless models` lists them")
+        if preset is not None:
+            cfg = cfg.with_preset(preset)
         if out is None:
             raise PairlessError("--out is required: the run folder to create (e.g. --out runs/h2z)")
         run_dir = out
@@ -369,18 +373,21 @@ def _raw_options(args: list[str]) -> dict[str, str]:
 
 
 @app.command()
-def models(name: Annotated[Optional[str], typer.Argument(help="Show this method's defaults.")] = None) -> None:
-    """List the methods, or show one method's default configuration."""
-    import yaml
-
-    from pairless.config import RunConfig
+def models(
+    name: Annotated[Optional[str], typer.Argument(help="Show this method's recipe and defaults.")] = None,
+    preset: Annotated[Optional[str], typer.Option(help="Show the settings of this named preset instead.")] = None,
+) -> None:
+    """List the methods, or show one method's recipe and default configuration."""
     from pairless.models.registry import get_method, method_names
+    from pairless.recipe import method_summary
 
     if name is None:
         for method in method_names():
-            typer.echo(f"{method:12s} {get_method(method).description}")
+            spec = get_method(method)
+            presets = f" [--preset {', '.join(spec.presets)}]" if spec.presets else ""
+            typer.echo(f"{method:12s} {spec.description}{presets}")
         return
-    typer.echo(yaml.safe_dump(RunConfig.defaults(name).to_dict(), sort_keys=False), nl=False)
+    typer.echo(method_summary(name, preset), nl=False)
 
 
 def one_line_warning(message, category, filename, lineno, line=None) -> str:

@@ -115,3 +115,19 @@ def test_a_run_stopped_before_its_first_checkpoint_can_start_again(tmp_path, unp
         (run / name).write_text("")
     train(tiny_config("cut", unpaired_dir, **{"train.steps": 1}), run, quiet=True)
     assert read_weights(run)[2] == 1
+
+
+def test_weights_that_do_not_fit_the_model_are_a_one_line_error(tmp_path):
+    """E.g. a U-GAT-IT checkpoint from before its TensorFlow-style biases: the config builds layers the
+    file lacks."""
+    from pairless.config import RunConfig
+    from pairless.train.checkpoint import build_model, load_weights
+
+    cfg = RunConfig.defaults("ugatit-light").override({"size": 32, "width": 2, "n_blocks": 1})
+    model = build_model(cfg)
+    tensors = {k: v for k, v in model.state_dict().items() if not k.endswith("gamma_beta.gamma.bias")}
+    with pytest.raises(PairlessError, match=r"old.safetensors does not fit .*missing G_AB.gamma_beta.gamma.bias"):
+        load_weights(model, tensors, tmp_path / "old.safetensors")
+    resized = {**model.state_dict(), "G_AB.gamma_beta.gamma.bias": torch.zeros(3)}
+    with pytest.raises(PairlessError, match="size mismatch for G_AB.gamma_beta.gamma.bias"):
+        load_weights(model, resized, tmp_path / "old.safetensors")

@@ -67,15 +67,17 @@ class SampledPatchNCE:
 
 def sampled_patch_nce(query_features: Sequence[Tensor], key_features: Sequence[Tensor],
                       query_head: PatchSampleMLP, key_head: PatchSampleMLP, options: PatchNCEOptions,
-                      keys_need_grad: bool = False) -> SampledPatchNCE:
+                      keys_need_grad: bool = False, num_patches: int | None = None) -> SampledPatchNCE:
     """Sample the same positions in both feature sets, project each with its head, and score PatchNCE.
 
     The loss never sends gradient into the keys; `keys_need_grad` keeps their graph for other terms
-    (SimDCL's similarity loss) and otherwise they are projected without one.
+    (SimDCL's similarity loss) and otherwise they are projected without one. `num_patches` replaces
+    `options.num_patches` (positions per layer).
     """
-    queries, ids = query_head(query_features, options.num_patches)
+    count = num_patches or options.num_patches
+    queries, ids = query_head(query_features, count)
     with torch.set_grad_enabled(keys_need_grad and torch.is_grad_enabled()):
-        keys, _ = key_head(key_features, options.num_patches, ids)
+        keys, _ = key_head(key_features, count, ids)
     batch = query_features[0].shape[0]
     loss = multilayer_patch_nce_loss(queries, keys, batch, options.nce_temperature, options.nce_negatives)
     return SampledPatchNCE(loss, queries, keys)

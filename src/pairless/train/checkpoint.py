@@ -166,8 +166,22 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[Tr
     with warnings.catch_warnings():  # notes about training-only terms do not concern inference
         warnings.simplefilter("ignore", UserWarning)
         model = build_model(cfg)
-    model.load_state_dict(tensors)
+    load_weights(model, tensors, path)
     return model.to(device).eval(), cfg, step
+
+
+def load_weights(model: torch.nn.Module, tensors: dict[str, torch.Tensor], path: str | Path) -> None:
+    """The checkpoint's tensors into `model`, or one line saying which do not match (e.g. a checkpoint
+    written before a method gained or lost layers)."""
+    try:
+        model.load_state_dict(tensors)
+    except RuntimeError as exc:
+        expected = set(model.state_dict())
+        parts = [f"{kind} {', '.join(sorted(names)[:3])}" for kind, names in
+                 (("missing", expected - set(tensors)), ("unexpected", set(tensors) - expected)) if names]
+        detail = "; ".join(parts) or str(exc).strip().splitlines()[-1].strip()
+        raise PairlessError(f"checkpoint {path} does not fit the model its config describes ({detail}); "
+                            f"was it written by another pairless version?") from None
 
 
 def read_state(path: Path) -> dict[str, Any]:

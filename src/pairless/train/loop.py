@@ -16,8 +16,8 @@ from pairless.config import RunConfig
 from pairless.devices import resolve_device
 from pairless.data.unpaired import UnpairedImageFolder
 from pairless.errors import PairlessError, writing
-from pairless.train.checkpoint import (STATE, WEIGHTS, atomic_write, build_model, check_new_run_dir, read_state,
-                                       read_weights, save_checkpoint, weights_bytes)
+from pairless.train.checkpoint import (STATE, WEIGHTS, atomic_write, build_model, check_new_run_dir, load_weights,
+                                       read_state, read_weights, save_checkpoint, weights_bytes)
 from pairless.train.datasets import (check_sample_shapes, data_kind, fit_config_to_data, open_labelled,
                                      preview_batch)
 from pairless.train.diagnostics import collect_diagnostics
@@ -53,7 +53,8 @@ class TrainResult:
 
 
 class StepBatchSampler(Sampler[list[int]]):
-    """Batches of global sample indices for steps start..total-1; rank r of w takes its own slice."""
+    """Batches of global sample indices for steps start..total-1; rank r of w takes its own slice.
+    `batch_size` is what one process consumes per step (see `samples_per_step`)."""
 
     def __init__(self, start_step: int, total_steps: int, batch_size: int, rank: int = 0, world_size: int = 1):
         self.start_step, self.total_steps = start_step, total_steps
@@ -120,11 +121,17 @@ def stop_requests():
             signal.signal(signum, action)
 
 
+def samples_per_step(cfg: RunConfig) -> int:
+    """Samples one process consumes per step: --batch-size times the batches a model's step asks for
+    (`batches_per_step` of its config, e.g. one fresh real batch per discriminator step)."""
+    return cfg.train.batch_size * getattr(cfg.model, "batches_per_step", 1)
+
+
 def total_steps(cfg: RunConfig, epoch_length: int, world_size: int = 1) -> int:
-    """--steps, or the iterations of --epochs when every step takes batch_size samples per process."""
+    """--steps, or the iterations of --epochs (passes over the training samples)."""
     if cfg.train.steps is not None:
         return cfg.train.steps
-    return max(1, math.ceil(cfg.train.epochs * epoch_length / (cfg.train.batch_size * world_size)))
+    return max(1, math.ceil(cfg.train.epochs * epoch_length / (samples_per_step(cfg) * world_size)))
 
 
 def prepare_run_dir(run_dir: Path, resume: bool) -> None:
@@ -166,7 +173,7 @@ def _train(cfg: RunConfig, run_dir: Path, resume: bool, quiet: bool, stop_at: in
     cfg = replace(cfg, train=replace(cfg.train, steps=total_steps(cfg, len(dataset), group.world_size)))
     if cfg.data.full_frame_decay and isinstance(dataset, UnpairedImageFolder):
         first_step = decay_start(cfg.train.steps, cfg.train.decay_fraction)
-        dataset.full_frames_from = first_step * cfg.train.batch_size * group.world_size
+        dataset.full_frames_from = first_step * samples_per_step(cfg) * group.world_size
     model = build_model(cfg).to(device)
     check_sample_shapes(cfg, dataset, model)
     optimizers = Optimizers(model, cfg.train, device.type, cfg.train.precision, group)
@@ -183,7 +190,7 @@ def _train(cfg: RunConfig, run_dir: Path, resume: bool, quiet: bool, stop_at: in
         raise PairlessError(f"--stop-at {stop_at} is not after the run's current step {step}")
     if group.is_main:
         cfg.save(run_dir / "config.yaml")
-    sampler = StepBatchSampler(step, cfg.train.steps, cfg.train.batch_size, group.rank, group.world_size)
+    sampler = StepBatchSampler(step, cfg.train.steps, samples_per_step(cfg), group.rank, group.world_size)
     loader = DataLoader(dataset, batch_sampler=sampler,
                         num_workers=cfg.data.workers, pin_memory=device.type == "cuda",
                         worker_init_fn=_ignore_stop_signals, generator=torch.Generator().manual_seed(0))
@@ -312,7 +319,7 @@ def _restore(run_dir: Path, model, optimizers: Optimizers, device, group: Proces
     if state["step"] != weights_step:
         raise PairlessError(f"cannot resume {run_dir}: {WEIGHTS} is from step {weights_step} but {STATE} from "
                             f"step {state['step']}; copy a matching pair from {run_dir / 'checkpoints'}")
-    model.load_state_dict(tensors)
+    load_weights(model, tensors, run_dir / WEIGHTS)
     model.load_training_state(state["model"])
     optimizers.load_state_dict(state)
     saved = state.get("rng_ranks") or [state["rng"]]
