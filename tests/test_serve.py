@@ -152,7 +152,7 @@ def test_concurrent_requests_get_their_own_results(translator, tmp_path, monkeyp
 
     with server_thread(translator) as url, ThreadPoolExecutor(max_workers=6) as pool:
         outputs = list(pool.map(request, range(6)))
-    for output, reference in zip(outputs, expected):
+    for output, reference in zip(outputs, expected, strict=True):
         assert output.shape == reference.shape and np.abs(output - reference).max() <= 1
     assert list(tmp_path.iterdir()) == []  # the server wrote nothing into its working folder
 

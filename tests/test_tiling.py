@@ -3,6 +3,7 @@
 import math
 import subprocess
 import sys
+from itertools import pairwise
 
 import pytest
 import torch
@@ -56,7 +57,7 @@ def test_tiles_cover_the_image_on_the_grid_with_enough_overlap(size, tile, overl
     assert all(p.start % multiple == 0 for p in parts)
     assert all(p.end - p.start == tile for p in parts[:-1])
     assert tile <= parts[-1].end - parts[-1].start < tile + multiple
-    assert all(a.end - b.start >= overlap for a, b in zip(parts, parts[1:]))
+    assert all(a.end - b.start >= overlap for a, b in pairwise(parts))
     assert [p.core_start for p in parts[1:]] == [p.core_end for p in parts[:-1]]  # the cores partition the axis
     assert all(p.start <= p.core_start < p.core_end <= p.end for p in parts)
     assert tile_starts(size, tile, overlap, multiple) == [p.start for p in parts]

@@ -110,37 +110,9 @@ def train(
                 "data.channels_a": channels, "data.channels_b": channels}
     if epochs is not None and steps is None:
         explicit["train.steps"] = "none"
-    if resume is not None:
-        if config is not None or out is not None or preset is not None:
-            raise PairlessError("--resume continues a run folder as it is; drop --config / --out / --preset")
-        cfg = RunConfig.load(resume / "config.yaml") if (resume / "config.yaml").is_file() else None
-        if cfg is None:
-            raise PairlessError(f"cannot resume: {resume / 'config.yaml'} not found")
-        if model is not None and model != cfg.method:
-            raise PairlessError(f"--model {model} differs from the run's model {cfg.method}")
-        run_dir = resume
-    else:
-        if config is not None:
-            cfg = RunConfig.load(config)
-            if model is not None and model != cfg.method:
-                cfg = RunConfig.from_dict({**cfg.to_dict(), "method": model})
-        elif model is not None:
-            cfg = RunConfig.defaults(model)
-        else:
-            raise PairlessError("--model is required (e.g. --model cut); `pairless models` lists them")
-        if preset is not None:
-            cfg = cfg.with_preset(preset)
-        if out is None:
-            raise PairlessError("--out is required: the run folder to create (e.g. --out runs/h2z)")
-        run_dir = out
+    cfg, run_dir = RunConfig.for_run(model, config, preset, resume, out)
     overrides = {k: v for k, v in explicit.items() if v is not None}
-    overrides |= parse_extra_options(list(ctx.args), cfg)
-    if resume is not None and any(k.startswith("model.") for k in overrides):
-        raise PairlessError("model options cannot change when resuming (the weights depend on them)")
-    cfg = cfg.override(overrides)
-    if not cfg.data.root and not cfg.data.data_a:
-        raise PairlessError("--data is required: a folder holding trainA/ and trainB/ (or, for single-image "
-                            "training, --data-a and --data-b)")
+    cfg = cfg.with_run_overrides(overrides | parse_extra_options(list(ctx.args), cfg), resuming=resume is not None)
     result = run_training(cfg, run_dir, resume=resume is not None, quiet=quiet, stop_at=stop_at)
     if result.interrupted:
         raise typer.Exit(128 + result.stop_signal)  # the shell's code for a process ended by that signal
@@ -190,7 +162,8 @@ def generate(
     out: Annotated[Path, typer.Option(help="Output folder: OUT/<class>/<index>.png (and OUT/grid.png).")],
     class_: Annotated[Optional[int], typer.Option("--class", help="Class index (default: every class).")] = None,
     count: Annotated[int, typer.Option(help="Images per class.")] = 16,
-    grid: Annotated[bool, typer.Option(help="Also write OUT/grid.png: one row per class, up to 16 samples each.")] = False,
+    grid: Annotated[bool, typer.Option(
+        help="Also write OUT/grid.png: one row per class, up to 16 samples each.")] = False,
     seed: Annotated[int, typer.Option(help="Same seed, same images.")] = 0,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, mps.")] = "auto",
 ) -> None:

@@ -76,6 +76,8 @@ def _onnx_bytes(graph: TranslationGraph, sample: Tensor, metadata: dict[str, str
         warnings.simplefilter("ignore")
         program = torch.onnx.export(graph, (sample,), dynamo=True, dynamic_shapes=shapes, verbose=False,
                                     input_names=[INPUT_NAME], output_names=[OUTPUT_NAME])
+    if program is None:
+        raise PairlessError("torch.onnx.export returned no ONNX program")
     proto = program.model_proto
     for key, value in metadata.items():
         proto.metadata_props.add(key=key, value=value)

@@ -7,8 +7,13 @@ import torch
 
 from pairless.data.config import DataConfig
 from pairless.data.images import read_image
-from pairless.data.single_image import (SingleImagePair, batch_generator, draw_patch_grid, resize_bilinear,
-                                        single_image_preview)
+from pairless.data.single_image import (
+    SingleImagePair,
+    batch_generator,
+    draw_patch_grid,
+    resize_bilinear,
+    single_image_preview,
+)
 from pairless.data.unpaired import load_preview_batch
 from pairless.errors import PairlessError
 from tests.conftest import write_images

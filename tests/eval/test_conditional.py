@@ -6,11 +6,9 @@ import math
 import pytest
 import torch
 
-from pairless.eval.conditional import (generate_per_class, per_class_accuracy, predict, score_images,
-                                       train_classifier)
+from pairless.eval.conditional import generate_per_class, per_class_accuracy, predict, score_images, train_classifier
 from pairless.train.loop import train
-from tests.conftest import PROJECT_ROOT, write_images
-from tests.models.test_conditional import tiny_conditional
+from tests.conftest import PROJECT_ROOT, tiny_conditional, write_images
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -43,7 +41,8 @@ def test_classifier_learns_the_classes_and_scores_real_against_generated():
     noise = score_images(classifier, torch.rand(40, 1, 32, 32) * 2 - 1, held_labels, reference, 4)
     assert noise.classifier_fid > 10 * real.classifier_fid
     again = train_classifier(images, labels, 4, steps=25, batch_size=16)
-    assert all(torch.equal(a, b) for a, b in zip(classifier.state_dict().values(), again.state_dict().values()))
+    pairs = zip(classifier.state_dict().values(), again.state_dict().values(), strict=True)
+    assert all(torch.equal(a, b) for a, b in pairs)
 
 
 def test_generation_per_class_and_the_comparison_script(tmp_path, capsys):

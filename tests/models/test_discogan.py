@@ -4,7 +4,7 @@ import torch
 
 from pairless.config import RunConfig
 from pairless.train.checkpoint import build_model
-from tests.models.classic_helpers import train_resume_and_check
+from tests.conftest import train_resume_and_check
 
 TINY = {"model.width": 4}
 

@@ -10,8 +10,7 @@ from pairless.errors import PairlessError
 from pairless.train.checkpoint import build_model, read_weights
 from pairless.train.loop import train
 from pairless.translator import Translator
-from tests.conftest import tiny_config
-from tests.models.classic_helpers import train_resume_and_check
+from tests.conftest import tiny_config, train_resume_and_check
 
 TINY = {"model.width": 4, "model.feature_dim": 8}
 

@@ -6,7 +6,7 @@ import torch
 from pairless.config import RunConfig
 from pairless.errors import PairlessError
 from pairless.train.checkpoint import build_model
-from tests.models.classic_helpers import train_resume_and_check
+from tests.conftest import train_resume_and_check
 
 TINY = {"model.width": 4, "model.depth": 5}
 
@@ -27,7 +27,7 @@ def test_clipping_runs_after_every_critic_step_only():
     generator_before = [p.clone() for p in model.G_AB.parameters()]
     model.after_optimizer_step("D")
     assert critic_extreme(model) == pytest.approx(0.01)
-    assert all(torch.equal(a, b) for a, b in zip(generator_before, model.G_AB.parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(generator_before, model.G_AB.parameters(), strict=True))
 
 
 def test_gradient_penalty_replaces_clipping(tmp_path, unpaired_dir):

@@ -10,8 +10,8 @@ import torch
 from pairless.config import RunConfig
 from pairless.models.registry import method_names
 from pairless.nn.patchgan import PatchDiscriminator
-from pairless.train.datasets import data_kind
 from pairless.train.checkpoint import build_model, load_model, read_weights, save_checkpoint
+from pairless.train.datasets import data_kind
 from pairless.train.loop import train
 from pairless.translator import Translator
 from tests.conftest import TINY_MODEL, tiny_config

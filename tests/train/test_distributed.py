@@ -1,5 +1,6 @@
 """Multi-process training on CPU (gloo): gradients are averaged exactly as over one concatenated batch
-(also for ContraGAN's 2C loss, whose embeddings are gathered across processes), and a 2-process `torchrun` run trains, checkpoints and resumes (also with a different process count)."""
+(also for ContraGAN's 2C loss, whose embeddings are gathered across processes), and a 2-process `torchrun`
+run trains, checkpoints and resumes (also with a different process count)."""
 
 import json
 import os
@@ -117,7 +118,7 @@ def test_contrastive_loss_over_gathered_embeddings_gives_the_whole_batch_gradien
     Optimizers(reference, TrainConfig(lr=0.1), "cpu", "fp32").step(reference.loss(*labelled_batch()), "G")
     for rank in range(2):
         grads = torch.load(tmp_path / f"rank{rank}.pt")
-        for got, p in zip(grads, reference.parameters()):
+        for got, p in zip(grads, reference.parameters(), strict=True):
             torch.testing.assert_close(got, p.grad, rtol=1e-5, atol=1e-7)
 
 

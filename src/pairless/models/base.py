@@ -11,14 +11,23 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import ClassVar, Literal, Protocol
+from typing import ClassVar, Literal, Protocol, TypeVar
 
 from torch import Tensor, nn
 
 from pairless.errors import PairlessError
 from pairless.models.image_pool import ImagePool
+from pairless.nn.ugatit import CAMOutput
 
 DIRECTIONS = ("AtoB", "BtoA")
+T = TypeVar("T")
+
+
+def resolved(value: T | None, option: str) -> T:
+    """A config field that `RunConfig.resolved()` fills from the crop size; None only in unresolved configs."""
+    if value is None:
+        raise PairlessError(f"option '{option}' is unset: build models from RunConfig.resolved()")
+    return value
 
 
 @dataclass(frozen=True)
@@ -40,8 +49,10 @@ class Updater(Protocol):
 
 class TranslationModel(nn.Module):
     directions: ClassVar[tuple[str, ...]] = ("AtoB",)
-    size_multiple: ClassVar[int] = 4
+    size_multiple: int = 4
     """Inputs are padded to a multiple of this at inference (the generators downsample twice)."""
+    has_attention_maps: ClassVar[bool] = False
+    """Whether `translate_with_attention` gives the generator's attention heat-maps (U-GAT-IT)."""
 
     def __init__(self, config, channels_a: int = 3, channels_b: int = 3):
         super().__init__()
@@ -58,6 +69,10 @@ class TranslationModel(nn.Module):
 
     def translate(self, images: Tensor, direction: str = "AtoB") -> Tensor:
         """Images in [-1, 1], shape [N, C, H, W] with H, W multiples of `size_multiple`."""
+        raise NotImplementedError
+
+    def translate_with_attention(self, images: Tensor, direction: str = "AtoB") -> CAMOutput:
+        """The translation with its attention heat-map; only models with `has_attention_maps` have it."""
         raise NotImplementedError
 
     def visuals(self, batch: dict[str, Tensor]) -> list[dict[str, Tensor]]:
@@ -132,7 +147,7 @@ def frozen(*modules: nn.Module) -> Iterator[None]:
     try:
         yield
     finally:
-        for p, flag in zip(params, flags):
+        for p, flag in zip(params, flags, strict=True):
             p.requires_grad_(flag)
 
 

@@ -40,11 +40,10 @@ from torch import Tensor, nn
 from pairless.errors import PairlessError
 from pairless.losses.adversarial import discriminator_loss, generator_loss
 from pairless.losses.conditional import conditional_contrastive_loss
-from pairless.models.base import OptimizerGroup, Updater, frozen
+from pairless.models.base import OptimizerGroup, Updater, frozen, resolved
 from pairless.models.registry import Preset, register
 from pairless.nn.biggan import z_chunks
-from pairless.nn.conditional import (SIZES, Backbone, ConditionalDiscriminator, HeadKind,
-                                     build_generator)
+from pairless.nn.conditional import SIZES, Backbone, ConditionalDiscriminator, HeadKind, build_generator
 from pairless.train.distributed import gather_rows
 
 DEFAULT_D_STEPS = {"dcgan": 2, "resnet": 5, "biggan": 5}
@@ -106,6 +105,9 @@ class ConditionalGANConfig:
             raise PairlessError(f"--holdout must be in [0, 1), got {self.holdout}")
         if self.num_classes is not None and self.num_classes < 2:
             raise PairlessError(f"--num-classes must be at least 2, got {self.num_classes}")
+        self._check_image_size()
+
+    def _check_image_size(self) -> None:
         if self.image_size is not None and self.image_size not in SIZES[self.backbone]:
             sizes = " or ".join(map(str, SIZES[self.backbone]))
             raise PairlessError(f"--size {self.image_size}: the {self.backbone} backbone is built for {sizes} px "
@@ -131,6 +133,7 @@ class ConditionalGAN(nn.Module):
 
     data_kind: ClassVar[str] = "labelled"
     head: ClassVar[HeadKind]
+    ema_updates: Tensor
 
     def __init__(self, config: ConditionalGANConfig, channels: int = 3, _second_domain_channels: int | None = None):
         """`channels` of the images; the trainer passes a second domain's count, which does not apply here."""
@@ -140,17 +143,17 @@ class ConditionalGAN(nn.Module):
                                 "pairless.train.loop.train or set --num-classes and --image-size")
         self.config, self.channels = config, channels
         c = config
-        self.G = build_generator(c.backbone, c.image_size, channels, c.num_classes, c.width, c.z_dim,
-                                 c.g_spectral_norm, c.shared_dim)
-        self.D = ConditionalDiscriminator(c.backbone, self.head, c.image_size, channels, c.num_classes, c.width,
-                                          c.embed_dim)
+        size, classes = resolved(c.image_size, "image_size"), resolved(c.num_classes, "num_classes")
+        self.G = build_generator(c.backbone, size, channels, classes, c.width, c.z_dim, c.g_spectral_norm,
+                                 c.shared_dim)
+        self.D = ConditionalDiscriminator(c.backbone, self.head, size, channels, classes, c.width, c.embed_dim)
         if c.ema:
             self.G_ema = copy.deepcopy(self.G).requires_grad_(False)
             self.register_buffer("ema_updates", torch.zeros((), dtype=torch.long))
 
     @property
     def num_classes(self) -> int:
-        return self.config.num_classes
+        return resolved(self.config.num_classes, "num_classes")
 
     def optimizer_groups(self) -> list[OptimizerGroup]:
         return [OptimizerGroup("D", ("D",)), OptimizerGroup("G", ("G",))]
@@ -165,8 +168,8 @@ class ConditionalGAN(nn.Module):
         if len(batch["label"]) % steps:
             raise ValueError(f"a step needs {steps} equal batches, got {len(batch['label'])} samples")
         d_losses = [self.discriminator_step(real, labels, updater)
-                    for real, labels in zip(batch["image"].chunk(steps), batch["label"].chunk(steps))]
-        d_adv, d_cond = (torch.stack(values).mean() for values in zip(*d_losses))
+                    for real, labels in zip(batch["image"].chunk(steps), batch["label"].chunk(steps), strict=True)]
+        d_adv, d_cond = (torch.stack(values).mean() for values in zip(*d_losses, strict=True))
 
         z, fake_labels = self.sample_inputs(len(batch["label"]) // steps, batch["image"].device)
         with frozen(self.D):
@@ -214,16 +217,16 @@ class ConditionalGAN(nn.Module):
         """Average G's weights and batch-norm running statistics; copy its other buffers (spectral-norm
         power-iteration vectors, batch counters), which belong to the current weights."""
         decay = self.config.ema_decay if int(self.ema_updates) >= self.config.ema_start else 0.0
-        for average, current in zip(self.G_ema.parameters(), self.G.parameters()):
-            average.lerp_(current, 1 - decay)
-        for average_module, module in zip(self.G_ema.modules(), self.G.modules()):
+        for average, weight in zip(self.G_ema.parameters(), self.G.parameters(), strict=True):
+            average.lerp_(weight, 1 - decay)
+        for average_module, module in zip(self.G_ema.modules(), self.G.modules(), strict=True):
             averaged = BN_STATISTICS if isinstance(module, nn.modules.batchnorm._BatchNorm) else ()
             for name, current in module.named_buffers(recurse=False):
-                average = getattr(average_module, name)
+                average_buffer = getattr(average_module, name)
                 if name in averaged:
-                    average.lerp_(current, 1 - decay)
+                    average_buffer.lerp_(current, 1 - decay)
                 else:
-                    average.copy_(current)
+                    average_buffer.copy_(current)
         self.ema_updates += 1
 
     @property

@@ -14,9 +14,14 @@ from torch import Tensor
 
 from pairless.errors import PairlessError
 from pairless.losses.adversarial import GanMode, discriminator_loss, generator_loss
-from pairless.models.base import OptimizerGroup, TranslationModel, Updater, frozen, same_channels_or_warn
-from pairless.models.contrastive import (REFERENCE_DATA, PatchNCEOptions, antialias_up_for, check_nce_layers,
-                                         sampled_patch_nce)
+from pairless.models.base import OptimizerGroup, TranslationModel, Updater, frozen, resolved, same_channels_or_warn
+from pairless.models.contrastive import (
+    REFERENCE_DATA,
+    PatchNCEOptions,
+    antialias_up_for,
+    check_nce_layers,
+    sampled_patch_nce,
+)
 from pairless.models.feature_losses import FeatureLossOptions, feature_losses
 from pairless.models.registry import register
 from pairless.nn.init import InitScheme, init_weights
@@ -59,8 +64,9 @@ class CUTModel(TranslationModel):
     def __init__(self, config: CUTConfig, channels_a: int = 3, channels_b: int = 3):
         super().__init__(config, channels_a, channels_b)
         c = config
-        self.G = ResnetGenerator(channels_a, channels_b, c.width, c.n_blocks, c.antialias, c.antialias_up)
-        check_nce_layers(self.G, c.nce_layers, c.n_blocks)
+        n_blocks, antialias_up = resolved(c.n_blocks, "n_blocks"), resolved(c.antialias_up, "antialias_up")
+        self.G = ResnetGenerator(channels_a, channels_b, c.width, n_blocks, c.antialias, antialias_up)
+        check_nce_layers(self.G, c.nce_layers, n_blocks)
         self.D = PatchDiscriminator(channels_b, c.width, c.d_layers, antialias=c.antialias)
         self.F = PatchSampleMLP(self.G.feature_channels(c.nce_layers), c.head_dim)
         for net in (self.G, self.D, self.F):

@@ -10,7 +10,7 @@ from torch import Tensor
 from pairless.errors import PairlessError
 from pairless.losses.adversarial import GanMode, discriminator_loss, generator_loss
 from pairless.losses.reconstruction import cycle_loss, identity_loss
-from pairless.models.base import OptimizerGroup, CycleTranslationModel, Updater, frozen, same_channels_or_warn
+from pairless.models.base import CycleTranslationModel, OptimizerGroup, Updater, frozen, resolved, same_channels_or_warn
 from pairless.models.feature_losses import FeatureLossOptions, feature_losses
 from pairless.models.image_pool import ImagePool
 from pairless.models.registry import register
@@ -45,9 +45,9 @@ class CycleGANModel(CycleTranslationModel):
     def __init__(self, config: CycleGANConfig, channels_a: int = 3, channels_b: int = 3):
         super().__init__(config, channels_a, channels_b)
         c = config
-        aa = c.antialias
-        self.G_AB = ResnetGenerator(channels_a, channels_b, c.width, c.n_blocks, aa, aa)
-        self.G_BA = ResnetGenerator(channels_b, channels_a, c.width, c.n_blocks, aa, aa)
+        aa, n_blocks = c.antialias, resolved(c.n_blocks, "n_blocks")
+        self.G_AB = ResnetGenerator(channels_a, channels_b, c.width, n_blocks, aa, aa)
+        self.G_BA = ResnetGenerator(channels_b, channels_a, c.width, n_blocks, aa, aa)
         self.D_A = PatchDiscriminator(channels_a, c.width, c.d_layers, aa)
         self.D_B = PatchDiscriminator(channels_b, c.width, c.d_layers, aa)
         for net in (self.G_AB, self.G_BA, self.D_A, self.D_B):

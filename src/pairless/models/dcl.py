@@ -28,9 +28,15 @@ from pairless.errors import PairlessError
 from pairless.losses.adversarial import GanMode, discriminator_loss, generator_loss
 from pairless.losses.reconstruction import identity_loss
 from pairless.losses.similarity import similarity_loss
-from pairless.models.base import OptimizerGroup, CycleTranslationModel, Updater, frozen, same_channels_or_warn
-from pairless.models.contrastive import (REFERENCE_DATA, PatchNCEOptions, SampledPatchNCE, antialias_up_for,
-                                         check_nce_layers, sampled_patch_nce)
+from pairless.models.base import CycleTranslationModel, OptimizerGroup, Updater, frozen, resolved, same_channels_or_warn
+from pairless.models.contrastive import (
+    REFERENCE_DATA,
+    PatchNCEOptions,
+    SampledPatchNCE,
+    antialias_up_for,
+    check_nce_layers,
+    sampled_patch_nce,
+)
 from pairless.models.feature_losses import FeatureLossOptions, feature_losses
 from pairless.models.image_pool import ImagePool
 from pairless.models.registry import Preset, register
@@ -81,9 +87,10 @@ class DCLModel(CycleTranslationModel):
     def __init__(self, config: DCLConfig, channels_a: int = 3, channels_b: int = 3):
         super().__init__(config, channels_a, channels_b)
         c = config
-        self.G_AB = ResnetGenerator(channels_a, channels_b, c.width, c.n_blocks, c.antialias, c.antialias_up)
-        self.G_BA = ResnetGenerator(channels_b, channels_a, c.width, c.n_blocks, c.antialias, c.antialias_up)
-        check_nce_layers(self.G_AB, c.nce_layers, c.n_blocks)
+        n_blocks, antialias_up = resolved(c.n_blocks, "n_blocks"), resolved(c.antialias_up, "antialias_up")
+        self.G_AB = ResnetGenerator(channels_a, channels_b, c.width, n_blocks, c.antialias, antialias_up)
+        self.G_BA = ResnetGenerator(channels_b, channels_a, c.width, n_blocks, c.antialias, antialias_up)
+        check_nce_layers(self.G_AB, c.nce_layers, n_blocks)
         self.D_A = PatchDiscriminator(channels_a, c.width, c.d_layers, c.antialias)
         self.D_B = PatchDiscriminator(channels_b, c.width, c.d_layers, c.antialias)
         self.F_A = PatchSampleMLP(self.G_AB.feature_channels(c.nce_layers), c.head_dim)

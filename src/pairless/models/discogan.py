@@ -20,7 +20,7 @@ from torch import Tensor
 from pairless.errors import PairlessError
 from pairless.losses.adversarial import GanMode, discriminator_loss, generator_loss
 from pairless.losses.feature_matching import discogan_feature_matching
-from pairless.models.base import OptimizerGroup, CycleTranslationModel, Updater, frozen
+from pairless.models.base import CycleTranslationModel, OptimizerGroup, Updater, frozen
 from pairless.models.feature_losses import FeatureLossOptions, feature_losses
 from pairless.models.registry import register
 from pairless.nn.encoder_decoder import ConvDiscriminator, EncoderDecoderGenerator, Norm
@@ -54,6 +54,7 @@ class DiscoGANConfig(FeatureLossOptions):
 
 class DiscoGANModel(CycleTranslationModel):
     size_multiple = 16
+    iteration: Tensor
 
     def __init__(self, config: DiscoGANConfig, channels_a: int = 3, channels_b: int = 3):
         super().__init__(config, channels_a, channels_b)

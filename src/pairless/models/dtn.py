@@ -71,6 +71,8 @@ class DTNConfig(FeatureLossOptions):
 
 class DTNModel(TranslationModel):
     size_multiple = 16
+    iteration: Tensor
+    encoder_loaded: Tensor
 
     def __init__(self, config: DTNConfig, channels_a: int = 3, channels_b: int = 3):
         super().__init__(config, channels_a, channels_b)

@@ -19,14 +19,14 @@ from torch import Tensor
 
 from pairless.errors import PairlessError
 from pairless.losses.reconstruction import cycle_loss
+from pairless.losses.total import total
 from pairless.losses.wasserstein import clip_weights, critic_loss, gradient_penalty, wasserstein_generator_loss
-from pairless.models.base import OptimizerGroup, CycleTranslationModel, Updater, frozen
+from pairless.models.base import CycleTranslationModel, OptimizerGroup, Updater, frozen, resolved
 from pairless.models.feature_losses import FeatureLossOptions, feature_losses
 from pairless.models.registry import register
 from pairless.nn.init import InitScheme, init_weights
 from pairless.nn.patchgan import PatchDiscriminator
 from pairless.nn.unet import UnetGenerator
-
 
 MAX_DEPTH = 8
 """pix2pix's U-Net for 256 px crops."""
@@ -77,9 +77,10 @@ class DualGANModel(CycleTranslationModel):
     def __init__(self, config: DualGANConfig, channels_a: int = 3, channels_b: int = 3):
         super().__init__(config, channels_a, channels_b)
         c = config
-        self.size_multiple = 2 ** c.depth
-        self.G_AB = UnetGenerator(channels_a, channels_b, c.width, c.depth, c.dropout)
-        self.G_BA = UnetGenerator(channels_b, channels_a, c.width, c.depth, c.dropout)
+        depth = resolved(c.depth, "depth")
+        self.size_multiple = 2 ** depth
+        self.G_AB = UnetGenerator(channels_a, channels_b, c.width, depth, c.dropout)
+        self.G_BA = UnetGenerator(channels_b, channels_a, c.width, depth, c.dropout)
         self.D_A = without_output_bias(PatchDiscriminator(channels_a, c.width, c.d_layers))
         self.D_B = without_output_bias(PatchDiscriminator(channels_b, c.width, c.d_layers))
         for net in (self.G_AB, self.G_BA, self.D_A, self.D_B):
@@ -107,7 +108,7 @@ class DualGANModel(CycleTranslationModel):
 
         for _ in range(c.n_critic):
             losses = self.critic_losses(real_a, real_b, fake_a.detach(), fake_b.detach())
-            updater.step(sum(losses.values()), "D")
+            updater.step(total(losses.values()), "D")
 
         with frozen(self.D_A, self.D_B):
             loss_gan_ab = wasserstein_generator_loss(self.D_B(fake_b))

@@ -10,14 +10,17 @@ ones (the discriminator's `features(images)` method), and send gradient only int
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from pairless.errors import PairlessError
 from pairless.losses.feature_matching import mean_feature_l1
 from pairless.losses.mmd import median_distance, mmd2_unbiased
+from pairless.losses.total import total
 
 
 @dataclass
@@ -45,7 +48,13 @@ class FeatureLossOptions:
             parent()
 
 
-def feature_losses(options: FeatureLossOptions, discriminator: nn.Module, real: Tensor, fake: Tensor,
+class FeatureDiscriminator(Protocol):
+    def features(self, images: Tensor) -> Sequence[Tensor]:
+        """Intermediate feature maps [N, C, H, W], one per layer."""
+        ...
+
+
+def feature_losses(options: FeatureLossOptions, discriminator: FeatureDiscriminator, real: Tensor, fake: Tensor,
                    suffix: str = "") -> dict[str, Tensor]:
     """The enabled terms, weighted, keyed `mmd{suffix}` / `fm{suffix}`; {} when both are off.
 
@@ -59,7 +68,7 @@ def feature_losses(options: FeatureLossOptions, discriminator: nn.Module, real: 
     losses = {}
     if options.loss_mmd:
         terms = [layer_mmd(r, f, options) for r, f in zip(real_features, fake_features, strict=True)]
-        losses[f"mmd{suffix}"] = options.loss_mmd * sum(terms) / len(terms)
+        losses[f"mmd{suffix}"] = options.loss_mmd * total(terms) / len(terms)
     if options.loss_feature_matching:
         losses[f"fm{suffix}"] = options.loss_feature_matching * mean_feature_l1(real_features, fake_features)
     return losses

@@ -24,7 +24,7 @@ from pairless.losses.adversarial import GanMode, discriminator_loss, generator_l
 from pairless.losses.patchnce import Negatives
 from pairless.losses.r1 import r1_penalty
 from pairless.losses.reconstruction import identity_loss
-from pairless.models.base import TranslationModel, Updater, frozen, same_channels_or_warn
+from pairless.models.base import TranslationModel, Updater, frozen, resolved, same_channels_or_warn
 from pairless.models.contrastive import PatchNCEOptions, check_nce_layers
 from pairless.models.cut import CUTModel
 from pairless.models.feature_losses import FeatureLossOptions, feature_losses
@@ -91,9 +91,10 @@ class SinCUTModel(CUTModel):
     def __init__(self, config: SinCUTConfig, channels_a: int = 3, channels_b: int = 3):
         TranslationModel.__init__(self, config, channels_a, channels_b)
         c = config
-        self.G = StyleGAN2Generator(channels_a, channels_b, c.width, c.n_downsampling, c.n_blocks)
+        # CUT's step and sampling work unchanged on these networks, which take the same calls as CUT's.
+        self.G = StyleGAN2Generator(channels_a, channels_b, c.width, c.n_downsampling, c.n_blocks)  # type: ignore[assignment]
         check_nce_layers(self.G, c.nce_layers, c.n_blocks)
-        self.D = StyleGAN2Discriminator(channels_b, c.d_width, c.d_blocks)
+        self.D = StyleGAN2Discriminator(channels_b, c.d_width, resolved(c.d_blocks, "d_blocks"))  # type: ignore[assignment]
         self.F = PatchSampleMLP(self.G.feature_channels(c.nce_layers), c.head_dim)
         init_weights(self.F, "xavier", 0.02)
         self.size_multiple = 2 ** c.n_downsampling

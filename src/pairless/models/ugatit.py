@@ -37,12 +37,11 @@ from torch import Tensor
 from pairless.errors import PairlessError
 from pairless.losses.adversarial import discriminator_loss, generator_loss
 from pairless.losses.reconstruction import cycle_loss, identity_loss
-from pairless.models.base import OptimizerGroup, TranslationModel, Updater, frozen
+from pairless.models.base import OptimizerGroup, TranslationModel, Updater, frozen, resolved
 from pairless.models.registry import register
 from pairless.nn.adalin import clip_mixing_ratios
 from pairless.nn.init import InitScheme, init_weights
-from pairless.nn.ugatit import (CAMOutput, UGATITDiscriminator, UGATITGenerator, heatmap_image,
-                                min_discriminator_input)
+from pairless.nn.ugatit import CAMOutput, UGATITDiscriminator, UGATITGenerator, heatmap_image, min_discriminator_input
 
 PAPER_GLOBAL_LAYERS = 7
 TF_INIT_STD = 0.02
@@ -99,6 +98,11 @@ class UGATITConfig:
 
 class UGATITModel(TranslationModel):
     directions = ("AtoB", "BtoA")
+    has_attention_maps = True
+    D_global_A: UGATITDiscriminator
+    D_local_A: UGATITDiscriminator
+    D_global_B: UGATITDiscriminator
+    D_local_B: UGATITDiscriminator
 
     def __init__(self, config: UGATITConfig, channels_a: int = 3, channels_b: int = 3):
         super().__init__(config, channels_a, channels_b)
@@ -106,13 +110,14 @@ class UGATITModel(TranslationModel):
             raise PairlessError("U-GAT-IT needs the same --channels in both domains (its identity and CAM "
                                 f"terms feed each generator images of both), got {channels_a} and {channels_b}")
         c = config
-        grid = 1 if c.light else c.mlp_grid
+        grid = 1 if c.light else resolved(c.mlp_grid, "mlp_grid")
         tf = c.reference_code == "tensorflow"
         self.G_AB = UGATITGenerator(channels_a, channels_b, c.width, c.n_blocks, grid, c.shared_cam_classifier, tf)
         self.G_BA = UGATITGenerator(channels_b, channels_a, c.width, c.n_blocks, grid, c.shared_cam_classifier, tf)
         d_init = TF_INIT_STD if tf else None
+        d_layers = {"global": resolved(c.d_layers_global, "d_layers_global"), "local": c.d_layers_local}
         for name, channels in (("A", channels_a), ("B", channels_b)):
-            for kind, layers in (("global", c.d_layers_global), ("local", c.d_layers_local)):
+            for kind, layers in d_layers.items():
                 setattr(self, f"D_{kind}_{name}",
                         UGATITDiscriminator(channels, c.width, layers, c.shared_cam_classifier, tf, d_init))
         for net in (self.G_AB, self.G_BA):
@@ -202,7 +207,7 @@ class UGATITModel(TranslationModel):
                                                   ("B", "A", self.G_BA, self.G_AB)):
             real = batch[source]
             translated = forward(real)
-            attention = heatmap_image(translated.heatmap, real.shape[-2:]) * 2 - 1
+            attention = heatmap_image(translated.heatmap, (real.shape[-2], real.shape[-1])) * 2 - 1
             rows.append({f"real_{source}": real, f"attention_{source}{target}": attention,
                          f"fake_{target}": translated.output, f"rec_{source}": backward(translated.output).output})
         return rows

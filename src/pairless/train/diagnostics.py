@@ -13,7 +13,7 @@ A model opts in by providing `discriminator_networks()`, `realness(images, label
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, cast, runtime_checkable
 
 import torch
 from torch import Tensor, nn
@@ -34,7 +34,7 @@ class Diagnosable(Protocol):
 def raw_weight(module: nn.Module) -> Tensor | None:
     """A layer's weight as trained (the parameter under a spectral-norm parametrisation), or None."""
     if parametrize.is_parametrized(module, "weight"):
-        return module.parametrizations.weight.original
+        return cast(Any, module).parametrizations.weight.original
     weight = getattr(module, "weight", None)
     return weight if isinstance(weight, nn.Parameter) else None
 

@@ -61,13 +61,13 @@ class TrainingEvaluator:
         return torch.cat([to_uint8(translator.translate_tensor(self.source[i:i + BATCH].float() / 255).cpu())
                           for i in range(0, len(self.source), BATCH)])
 
-    def __call__(self, model: TranslationModel, precision=nullcontext()) -> dict[str, float]:
+    def __call__(self, model: TranslationModel, precision=None) -> dict[str, float]:
         """Scores of the model's translations; `precision` (an autocast context) applies to translating
         only, so the scores are computed in fp32 like `pairless evaluate`'s."""
         was_training = model.training
         model.eval()
         try:
-            with precision:
+            with precision or nullcontext():
                 translated = self.translate(model)
         finally:
             model.train(was_training)

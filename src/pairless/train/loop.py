@@ -13,16 +13,34 @@ import torch
 from torch.utils.data import DataLoader, Sampler
 
 from pairless.config import RunConfig
-from pairless.devices import resolve_device
 from pairless.data.unpaired import UnpairedImageFolder
+from pairless.devices import resolve_device
 from pairless.errors import PairlessError, writing
-from pairless.train.checkpoint import (STATE, WEIGHTS, atomic_write, build_model, check_new_run_dir, load_weights,
-                                       read_state, read_weights, save_checkpoint, weights_bytes)
-from pairless.train.datasets import (check_sample_shapes, data_kind, fit_config_to_data, open_labelled,
-                                     preview_batch)
+from pairless.models.base import resolved
+from pairless.train.checkpoint import (
+    STATE,
+    WEIGHTS,
+    atomic_write,
+    build_model,
+    check_new_run_dir,
+    load_weights,
+    read_state,
+    read_weights,
+    save_checkpoint,
+    weights_bytes,
+)
+from pairless.train.datasets import check_sample_shapes, data_kind, fit_config_to_data, open_labelled, preview_batch
 from pairless.train.diagnostics import collect_diagnostics
-from pairless.train.distributed import (SINGLE, ProcessGroup, agree_to_stop, barrier, broadcast_from_main,
-                                        gather_objects, join_process_group, leave_process_group)
+from pairless.train.distributed import (
+    SINGLE,
+    ProcessGroup,
+    agree_to_stop,
+    barrier,
+    broadcast_from_main,
+    gather_objects,
+    join_process_group,
+    leave_process_group,
+)
 from pairless.train.evaluation import BEST, TrainingEvaluator
 from pairless.train.health import TrainingHealth
 from pairless.train.monitor import Monitor, SilentMonitor
@@ -170,9 +188,10 @@ def _train(cfg: RunConfig, run_dir: Path, resume: bool, quiet: bool, stop_at: in
         torch.set_float32_matmul_precision("high")
     dataset = open_dataset(cfg)
     cfg = fit_config_to_data(cfg, dataset).resolved()
-    cfg = replace(cfg, train=replace(cfg.train, steps=total_steps(cfg, len(dataset), group.world_size)))
+    steps = total_steps(cfg, len(dataset), group.world_size)
+    cfg = replace(cfg, train=replace(cfg.train, steps=steps))
     if cfg.data.full_frame_decay and isinstance(dataset, UnpairedImageFolder):
-        first_step = decay_start(cfg.train.steps, cfg.train.decay_fraction)
+        first_step = decay_start(steps, cfg.train.decay_fraction)
         dataset.full_frames_from = first_step * samples_per_step(cfg) * group.world_size
     model = build_model(cfg).to(device)
     check_sample_shapes(cfg, dataset, model)
@@ -181,32 +200,32 @@ def _train(cfg: RunConfig, run_dir: Path, resume: bool, quiet: bool, stop_at: in
     broadcast_from_main(model, group)
     if not resume and group.rank > 0:
         torch.manual_seed(rank_seed(cfg.train.seed, group.rank, 0))  # own noise, patches, flips per process
-    if step > cfg.train.steps:
-        raise PairlessError(f"{run_dir} is already at step {step}, past the {cfg.train.steps} steps asked for; "
+    if step > steps:
+        raise PairlessError(f"{run_dir} is already at step {step}, past the {steps} steps asked for; "
                             f"pass a larger --steps to train further")
-    if step == cfg.train.steps:
-        return TrainResult(run_dir, step, cfg.train.steps, 0, {}, group.is_main)
+    if step == steps:
+        return TrainResult(run_dir, step, steps, 0, {}, group.is_main)
     if stop_at is not None and stop_at <= step:
         raise PairlessError(f"--stop-at {stop_at} is not after the run's current step {step}")
     if group.is_main:
         cfg.save(run_dir / "config.yaml")
-    sampler = StepBatchSampler(step, cfg.train.steps, samples_per_step(cfg), group.rank, group.world_size)
+    sampler = StepBatchSampler(step, steps, samples_per_step(cfg), group.rank, group.world_size)
     loader = DataLoader(dataset, batch_sampler=sampler,
                         num_workers=cfg.data.workers, pin_memory=device.type == "cuda",
                         worker_init_fn=_ignore_stop_signals, generator=torch.Generator().manual_seed(0))
     preview = {k: v.to(device) for k, v in preview_batch(cfg, dataset, PREVIEW_IMAGES).items()}
-    monitor = (Monitor(run_dir, step, cfg.train.steps, quiet, TrainingHealth(model.discriminator_losses()))
+    monitor = (Monitor(run_dir, step, steps, quiet, TrainingHealth(model.discriminator_losses()))
                if group.is_main else SilentMonitor())
     try:
         evaluator = _evaluator(cfg, run_dir, device, monitor, resume, group)
         step, stop_signal = _run_steps(cfg, run_dir, model, optimizers, loader, preview, monitor, device,
                                        step, stop_at, evaluator, group)
-        if step < cfg.train.steps:
-            monitor.message(f"stopped at step {step}/{cfg.train.steps}; saved {run_dir / WEIGHTS}. "
+        if step < steps:
+            monitor.message(f"stopped at step {step}/{steps}; saved {run_dir / WEIGHTS}. "
                             f"Continue with: pairless train --resume {run_dir}")
     finally:
         monitor.close()
-    return TrainResult(run_dir, step, cfg.train.steps, stop_signal, monitor.last, group.is_main)
+    return TrainResult(run_dir, step, steps, stop_signal, monitor.last, group.is_main)
 
 
 def open_dataset(cfg: RunConfig):
@@ -243,8 +262,8 @@ def _run_steps(cfg: RunConfig, run_dir: Path, model, optimizers: Optimizers, loa
                group: ProcessGroup = SINGLE) -> tuple[int, int]:
     """Iterate until the end of the schedule, `stop_at`, Ctrl-C or SIGTERM; checkpoints on the way and at the
     end. Returns the step reached and the signal that stopped it before the end (0 if none)."""
-    t, total = cfg.train, cfg.train.steps
-    saved_step, stopped = step, False
+    t, total = cfg.train, resolved(cfg.train.steps, "steps")
+    saved_step, stopped = step, 0
     with stop_requests() as requests:
         for batch in loader:
             optimizers.set_lr_multiplier(lr_multiplier(step, total, t.decay_fraction))
@@ -278,7 +297,7 @@ def _stop_requested(requested: int, group: ProcessGroup, device, sync_now: bool)
 
 def _report_progress(cfg: RunConfig, model, losses: dict, preview, monitor: Monitor, step: int, device) -> None:
     """Losses, diagnostics and the progress bar; sample grids on their schedule."""
-    t, total = cfg.train, cfg.train.steps
+    t, total = cfg.train, resolved(cfg.train.steps, "steps")
     monitor.add_losses(losses)
     if step % t.log_every == 0 or step == total:
         lr = t.lr * lr_multiplier(step - 1, total, t.decay_fraction)

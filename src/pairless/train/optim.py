@@ -61,7 +61,7 @@ class Optimizers:
             (self.scaler.scale(loss) if self.scaler else loss).backward()
         average_gradients((p for opt in optimizers for g in opt.param_groups for p in g["params"]),
                           self.process_group)
-        for name, opt in zip(groups, optimizers):
+        for name, opt in zip(groups, optimizers, strict=True):
             if self.scaler:
                 self.scaler.step(opt)
                 self.scaled_steps.add(name)
