@@ -23,7 +23,7 @@ test: $(VENV)/.installed
 
 # ruff and mypy as configured in pyproject.toml.
 lint: $(VENV)/.installed
-	$(PY) -m ruff check src tests
+	$(PY) -m ruff check src tests benchmarks
 	$(PY) -m mypy
 
 # Debian's chromium, which the web app's browser test drives (tests/test_serve.py); a no-op once installed.

@@ -13,9 +13,9 @@ import torch
 from PIL import Image
 from torch_fidelity import feature_extractor_inceptionv3 as inception_module
 
+from pairless.checkpoint import load_model, read_weights, save_checkpoint
 from pairless.config import RunConfig
 from pairless.eval.features import INCEPTION_FILE
-from pairless.train.checkpoint import load_model, read_weights, save_checkpoint
 from pairless.train.loop import train
 from pairless.translator import Translator
 

@@ -245,8 +245,8 @@ def test_page_in_a_real_browser(checkpoint, tmp_path):
 
 def test_attention_maps_for_models_that_have_them(tmp_path):
     """U-GAT-IT's generator exposes `translate_with_attention`; the page then offers its heat-map."""
+    from pairless.checkpoint import build_model
     from pairless.models.registry import method_names
-    from pairless.train.checkpoint import build_model
     from pairless.translator import Translator
 
     if "ugatit-light" not in method_names():

@@ -9,10 +9,10 @@ import pytest
 import torch
 from PIL import Image
 
+from pairless.checkpoint import build_model
 from pairless.data.transforms import pad_to_multiple
 from pairless.errors import PairlessError
 from pairless.tiling import GridMeans, blend_ramp, check_tiling, spans, tile_starts
-from pairless.train.checkpoint import build_model
 from pairless.translator import Translator
 from tests.conftest import tiny_config
 
@@ -125,7 +125,7 @@ def test_pil_input_and_gray_output_tile_too(tmp_path):
 
 
 def test_cli_translate_with_tiles(tmp_path, translator):
-    from pairless.train.checkpoint import save_checkpoint
+    from pairless.checkpoint import save_checkpoint
 
     checkpoint = save_checkpoint(tmp_path / "run", translator.model, translator.config, 0, {}, keep_last=0)
     Image.new("RGB", (80, 60), (120, 40, 200)).save(tmp_path / "big.png")

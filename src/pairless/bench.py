@@ -14,6 +14,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+from pairless.checkpoint import WEIGHTS
 from pairless.config import RunConfig
 from pairless.data.synthetic import make_synthetic_dataset
 from pairless.devices import resolve_device
@@ -22,7 +23,6 @@ from pairless.eval.domain import LocalFeatures, domain_classifier_for
 from pairless.eval.evaluate import COLLAPSE_THRESHOLD, SplitFolders, distribution_scores, split_folders
 from pairless.eval.imageset import folder_paths, load_image_set
 from pairless.eval.paired import score_folders
-from pairless.train.checkpoint import WEIGHTS
 from pairless.train.loop import train
 from pairless.translator import Translator, translate_paths
 

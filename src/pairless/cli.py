@@ -202,8 +202,8 @@ def evaluate(
     from rich.console import Console
     from rich.table import Table
 
+    from pairless.checkpoint import resolve_checkpoint
     from pairless.eval.evaluate import EvalSettings, evaluate_checkpoint, metric_rows
-    from pairless.train.checkpoint import resolve_checkpoint
 
     settings = EvalSettings(split, direction, features, str(inception_weights) if inception_weights else None,
                             size, limit, classifier_steps)

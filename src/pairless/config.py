@@ -20,7 +20,7 @@ import yaml
 from pairless.data.config import DataConfig
 from pairless.errors import PairlessError, writing
 from pairless.models.registry import get_method, get_preset
-from pairless.train.config import TrainConfig
+from pairless.train_config import TrainConfig
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}

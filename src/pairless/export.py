@@ -17,9 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from pairless.checkpoint import atomic_write
 from pairless.errors import PairlessError
 from pairless.models.base import TranslationModel
-from pairless.train.checkpoint import atomic_write
 from pairless.translator import MIN_NETWORK_SIDE, Translator
 
 EXPORT_FORMATS = ("onnx", "torchscript")

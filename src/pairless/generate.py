@@ -11,10 +11,10 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from pairless.checkpoint import load_model
 from pairless.data.images import save_image
 from pairless.devices import resolve_device
 from pairless.errors import PairlessError
-from pairless.train.checkpoint import load_model
 from pairless.train.monitor import sample_grid
 
 

@@ -18,6 +18,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
+from pairless.checkpoint import load_model
 from pairless.config import RunConfig
 from pairless.data.images import IMAGE_EXTENSIONS, list_images, read_image, save_image, to_channels
 from pairless.data.transforms import pad_to_multiple
@@ -25,7 +26,6 @@ from pairless.devices import resolve_device
 from pairless.errors import PairlessError
 from pairless.models.base import TranslationModel
 from pairless.tiling import check_tiling, translate_tiled
-from pairless.train.checkpoint import load_model
 
 OUTPUT_FORMATS = ("png", "jpg", "webp", "tif")
 MIN_NETWORK_SIDE = 8

@@ -51,7 +51,7 @@ def test_generation_per_class_and_the_comparison_script(tmp_path, capsys):
         write_images(root / f"c{i}", 4, size=(20, 24), seed=i)
     cfg = tiny_conditional("projgan", root, **{"train.steps": 1})
     train(cfg, tmp_path / "run", quiet=True)
-    from pairless.train.checkpoint import load_model
+    from pairless.checkpoint import load_model
 
     model, _, _ = load_model(tmp_path / "run")
     images, labels = generate_per_class(model, 5, batch_size=4)

@@ -7,10 +7,10 @@ import math
 import pytest
 import torch
 
+from pairless.checkpoint import load_model, read_weights, save_checkpoint
 from pairless.errors import PairlessError
 from pairless.models.conditional import ConditionalGANConfig
 from pairless.nn.conditional import ConditionalDiscriminator, ConditionalGenerator
-from pairless.train.checkpoint import load_model, read_weights, save_checkpoint
 from pairless.train.loop import train
 from tests.conftest import tiny_conditional, write_images
 

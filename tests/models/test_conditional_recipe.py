@@ -6,12 +6,12 @@ import pytest
 import torch
 from torch import nn
 
+from pairless.checkpoint import build_model
 from pairless.config import RunConfig
 from pairless.errors import PairlessError
 from pairless.models.conditional import ConditionalGANConfig, ContraGAN
 from pairless.nn.conditional import ConditionalBatchNorm2d
 from pairless.nn.gan_layers import SelfAttention
-from pairless.train.checkpoint import build_model
 from pairless.train.loop import StepBatchSampler, samples_per_step, total_steps
 
 

@@ -3,10 +3,10 @@
 import pytest
 import torch
 
+from pairless.checkpoint import build_model
 from pairless.config import RunConfig
 from pairless.models.contrastive import sampled_patch_nce
 from pairless.nn.similarity import SimilarityProjector, stack_patch_samples
-from pairless.train.checkpoint import build_model
 from tests.conftest import TINY_MODEL
 
 

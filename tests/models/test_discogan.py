@@ -2,8 +2,8 @@
 
 import torch
 
+from pairless.checkpoint import build_model
 from pairless.config import RunConfig
-from pairless.train.checkpoint import build_model
 from tests.conftest import train_resume_and_check
 
 TINY = {"model.width": 4}

@@ -5,9 +5,9 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+from pairless.checkpoint import build_model, read_weights
 from pairless.config import RunConfig
 from pairless.errors import PairlessError
-from pairless.train.checkpoint import build_model, read_weights
 from pairless.train.loop import train
 from pairless.translator import Translator
 from tests.conftest import tiny_config, train_resume_and_check

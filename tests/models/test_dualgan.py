@@ -3,9 +3,9 @@
 import pytest
 import torch
 
+from pairless.checkpoint import build_model
 from pairless.config import RunConfig
 from pairless.errors import PairlessError
-from pairless.train.checkpoint import build_model
 from tests.conftest import train_resume_and_check
 
 TINY = {"model.width": 4, "model.depth": 5}

@@ -7,10 +7,10 @@ import math
 import pytest
 import torch
 
+from pairless.checkpoint import build_model, load_model, read_weights, save_checkpoint
 from pairless.config import RunConfig
 from pairless.models.registry import method_names
 from pairless.nn.patchgan import PatchDiscriminator
-from pairless.train.checkpoint import build_model, load_model, read_weights, save_checkpoint
 from pairless.train.datasets import data_kind
 from pairless.train.loop import train
 from pairless.translator import Translator

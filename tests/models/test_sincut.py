@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 import torch
 
+from pairless.checkpoint import build_model, load_model, read_weights, save_checkpoint
 from pairless.cli import main
 from pairless.config import RunConfig
 from pairless.errors import PairlessError
 from pairless.losses.adversarial import discriminator_loss
 from pairless.losses.r1 import r1_penalty
-from pairless.train.checkpoint import build_model, load_model, read_weights, save_checkpoint
 from pairless.train.loop import train
 from pairless.translator import Translator
 from tests.conftest import tiny_config, write_images

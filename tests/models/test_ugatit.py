@@ -7,16 +7,16 @@ import pytest
 import torch
 from PIL import Image
 
+from pairless.checkpoint import build_model, load_model, read_weights, save_checkpoint
 from pairless.cli import main
 from pairless.config import RunConfig
 from pairless.errors import PairlessError
 from pairless.models.ugatit import source_domain_loss
 from pairless.nn.adalin import ILN, AdaLIN
 from pairless.nn.ugatit import min_discriminator_input
-from pairless.train.checkpoint import build_model, load_model, read_weights, save_checkpoint
-from pairless.train.config import TrainConfig
 from pairless.train.loop import train
 from pairless.train.optim import Optimizers
+from pairless.train_config import TrainConfig
 from tests.conftest import tiny_config, write_images
 
 VARIANTS = ("ugatit-light", "ugatit")

@@ -17,12 +17,13 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch import nn
 
+from pairless.checkpoint import read_weights
 from pairless.losses.conditional import conditional_contrastive_loss
 from pairless.models.base import OptimizerGroup
-from pairless.train.checkpoint import read_weights
-from pairless.train.config import TrainConfig
-from pairless.train.distributed import ProcessGroup, agree_to_stop, gather_rows
+from pairless.nn.gather import gather_rows
+from pairless.train.distributed import ProcessGroup, agree_to_stop
 from pairless.train.optim import Optimizers
+from pairless.train_config import TrainConfig
 
 
 def free_port() -> int:

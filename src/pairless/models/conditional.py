@@ -44,7 +44,7 @@ from pairless.models.base import OptimizerGroup, Updater, frozen, resolved
 from pairless.models.registry import Preset, register
 from pairless.nn.biggan import z_chunks
 from pairless.nn.conditional import SIZES, Backbone, ConditionalDiscriminator, HeadKind, build_generator
-from pairless.train.distributed import gather_rows
+from pairless.nn.gather import gather_rows
 
 DEFAULT_D_STEPS = {"dcgan": 2, "resnet": 5, "biggan": 5}
 """StudioGAN's CIFAR-10 configurations: d_updates_per_step of its DCGAN config, d_steps_per_iter of its

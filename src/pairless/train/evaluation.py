@@ -15,8 +15,8 @@ from pairless.eval.domain import domain_classifier_for
 from pairless.eval.evaluate import distribution_scores, split_folders
 from pairless.eval.imageset import folder_paths, load_image_set, to_uint8
 from pairless.eval.paired import paired_scores
-from pairless.eval.ranking import is_better
 from pairless.models.base import TranslationModel
+from pairless.ranking import is_better
 from pairless.translator import Translator
 
 BEST = "best.safetensors"

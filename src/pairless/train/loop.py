@@ -12,12 +12,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, Sampler
 
-from pairless.config import RunConfig
-from pairless.data.unpaired import UnpairedImageFolder
-from pairless.devices import resolve_device
-from pairless.errors import PairlessError, writing
-from pairless.models.base import resolved
-from pairless.train.checkpoint import (
+from pairless.checkpoint import (
     STATE,
     WEIGHTS,
     atomic_write,
@@ -29,6 +24,11 @@ from pairless.train.checkpoint import (
     save_checkpoint,
     weights_bytes,
 )
+from pairless.config import RunConfig
+from pairless.data.unpaired import UnpairedImageFolder
+from pairless.devices import resolve_device
+from pairless.errors import PairlessError, writing
+from pairless.models.base import resolved
 from pairless.train.datasets import check_sample_shapes, data_kind, fit_config_to_data, open_labelled, preview_batch
 from pairless.train.diagnostics import collect_diagnostics
 from pairless.train.distributed import (

@@ -16,8 +16,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from torch import Tensor
 from torchvision.utils import make_grid
 
+from pairless.checkpoint import atomic_write
 from pairless.data.images import save_image
-from pairless.train.checkpoint import atomic_write
 from pairless.train.health import TrainingHealth
 
 MIN_TILE = 128

@@ -8,8 +8,8 @@ import torch
 from torch import Tensor
 
 from pairless.models.base import OptimizerGroup, TranslationModel
-from pairless.train.config import TrainConfig
 from pairless.train.distributed import SINGLE, ProcessGroup, average_gradients
+from pairless.train_config import TrainConfig
 
 
 def decay_start(total_steps: int, decay_fraction: float) -> int:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from pairless.errors import PairlessError
-from pairless.eval.ranking import check_metric
+from pairless.ranking import check_metric
 
 
 @dataclass
