@@ -21,7 +21,7 @@ LAYERS = (
     ("models",),
     ("losses", "nn"),
     ("data",),
-    ("errors", "devices", "ranking", "tiling"),
+    ("errors", "devices", "fields", "ranking", "tiling"),
 )
 LEVEL = {part: level for level, parts in enumerate(LAYERS) for part in parts}
 

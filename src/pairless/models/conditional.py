@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from pairless.errors import PairlessError
+from pairless.fields import Checked, bounded
 from pairless.losses.adversarial import discriminator_loss, generator_loss
 from pairless.losses.conditional import conditional_contrastive_loss
 from pairless.models.base import OptimizerGroup, Updater, frozen, resolved
@@ -56,58 +57,38 @@ BN_STATISTICS = ("running_mean", "running_var")
 
 
 @dataclass
-class ConditionalGANConfig:
+class ConditionalGANConfig(Checked):
     backbone: Backbone = "resnet"
     """dcgan (32 px), resnet or biggan (32 or 64 px)."""
-    width: int = 64
+    width: int = bounded(64, at_least=1)
     """Base channel count: the 32 px ResNet G has 4 x width channels, D 2 x width (SNGAN's 256/128 at 64)."""
-    z_dim: int = 128
+    z_dim: int = bounded(128, at_least=1)
     """Length of the noise vector (biggan: a multiple of 4 at 32 px, of 5 at 64 px)."""
-    shared_dim: int = 128
+    shared_dim: int = bounded(128, at_least=1)
     """biggan: size of the class embedding shared by the generator's conditional batch norms."""
-    d_steps: int | None = None
+    d_steps: int | None = bounded(None, at_least=0)
     """Discriminator steps per generator step, each on fresh real images; None: 2 for dcgan, else 5."""
-    embed_dim: int = 512
+    embed_dim: int = bounded(512, at_least=1)
     """ContraGAN: size of the projected embeddings and class proxies (the paper's 512 on CIFAR-10)."""
-    temperature: float = 1.0
+    temperature: float = bounded(1.0, above=0)
     """ContraGAN: temperature of the 2C loss."""
-    lambda_cond: float = 1.0
+    lambda_cond: float = bounded(1.0, at_least=0)
     """Weight of the conditioning loss (ACGAN cross-entropy, ContraGAN 2C); ProjGAN has none."""
     g_spectral_norm: bool = False
     """Spectral norm in the generator too (the discriminator always has it)."""
     ema: bool = False
     """Keep an exponential moving average of the generator's weights for sampling."""
-    ema_decay: float = 0.9999
-    ema_start: int = 1000
+    ema_decay: float = bounded(0.9999, at_least=0, below=1)
+    ema_start: int = bounded(1000, at_least=0)
     """Generator updates before averaging starts (until then the average copies G)."""
-    holdout: float = 0.05
+    holdout: float = bounded(0.05, at_least=0, below=1)
     """Fraction of each class never trained on: the discriminator diagnostics compare it with training images."""
-    num_classes: int | None = None
+    num_classes: int | None = bounded(None, at_least=2)
     """None: the number of classes found in the data (set by the trainer)."""
     image_size: int | None = None
     """Set by the trainer from --size."""
 
-    def __post_init__(self):
-        positive = {"width": self.width, "z_dim": self.z_dim, "embed_dim": self.embed_dim,
-                    "shared_dim": self.shared_dim, "d_steps": self.d_steps or 1}
-        for name, value in positive.items():
-            if value < 1:
-                raise PairlessError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
-        if self.temperature <= 0:
-            raise PairlessError(f"--temperature must be positive, got {self.temperature}")
-        if self.lambda_cond < 0:
-            raise PairlessError(f"--lambda-cond must be 0 or more, got {self.lambda_cond}")
-        if not 0 <= self.ema_decay < 1:
-            raise PairlessError(f"--ema-decay must be in [0, 1), got {self.ema_decay}")
-        if self.ema_start < 0:
-            raise PairlessError(f"--ema-start must be 0 or more, got {self.ema_start}")
-        if not 0 <= self.holdout < 1:
-            raise PairlessError(f"--holdout must be in [0, 1), got {self.holdout}")
-        if self.num_classes is not None and self.num_classes < 2:
-            raise PairlessError(f"--num-classes must be at least 2, got {self.num_classes}")
-        self._check_image_size()
-
-    def _check_image_size(self) -> None:
+    def cross_check(self) -> None:
         if self.image_size is not None and self.image_size not in SIZES[self.backbone]:
             sizes = " or ".join(map(str, SIZES[self.backbone]))
             raise PairlessError(f"--size {self.image_size}: the {self.backbone} backbone is built for {sizes} px "

@@ -12,7 +12,6 @@ from dataclasses import dataclass, replace
 import torch
 from torch import Tensor
 
-from pairless.errors import PairlessError
 from pairless.losses.adversarial import GanMode, discriminator_loss, generator_loss
 from pairless.models.base import OptimizerGroup, TranslationModel, Updater, frozen, resolved, same_channels_or_warn
 from pairless.models.contrastive import (
@@ -23,6 +22,7 @@ from pairless.models.contrastive import (
     sampled_patch_nce,
 )
 from pairless.models.feature_losses import FeatureLossOptions, feature_losses
+from pairless.models.options import ResnetOptions
 from pairless.models.registry import register
 from pairless.nn.init import InitScheme, init_weights
 from pairless.nn.patch_sampler import PatchSampleMLP
@@ -31,12 +31,7 @@ from pairless.nn.resnet_generator import ResnetGenerator
 
 
 @dataclass
-class CUTConfig(FeatureLossOptions, PatchNCEOptions):
-    width: int = 64
-    """Base channel count of generator (ngf) and discriminator (ndf)."""
-    n_blocks: int | None = None
-    """Residual blocks; None picks 9 for crops of 256 px and more, 6 below (CycleGAN's choice)."""
-    d_layers: int = 3
+class CUTConfig(ResnetOptions, FeatureLossOptions, PatchNCEOptions):
     antialias: bool = True
     antialias_up: bool | None = None
     """Blurred 2x upsampling in G (the reference's default); None: on for crops of 128 px and more, transposed
@@ -49,15 +44,9 @@ class CUTConfig(FeatureLossOptions, PatchNCEOptions):
     flip_equivariance: bool = False
     """FastCUT: randomly flip the input and flip the output's features back before PatchNCE."""
     init: InitScheme = "xavier"
-    init_gain: float = 0.02
 
     def for_size(self, size: int) -> CUTConfig:
         return self if self.antialias_up is not None else replace(self, antialias_up=antialias_up_for(size))
-
-    def __post_init__(self):
-        super().__post_init__()
-        if self.width < 1 or (self.n_blocks or 0) < 0:
-            raise PairlessError("--width must be at least 1 and --n-blocks at least 0")
 
 
 class CUTModel(TranslationModel):

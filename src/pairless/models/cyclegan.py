@@ -7,37 +7,26 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from pairless.errors import PairlessError
+from pairless.fields import bounded
 from pairless.losses.adversarial import GanMode, discriminator_loss, generator_loss
 from pairless.losses.reconstruction import cycle_loss, identity_loss
 from pairless.models.base import CycleTranslationModel, OptimizerGroup, Updater, frozen, resolved, same_channels_or_warn
 from pairless.models.feature_losses import FeatureLossOptions, feature_losses
 from pairless.models.image_pool import ImagePool
+from pairless.models.options import ResnetOptions
 from pairless.models.registry import register
-from pairless.nn.init import InitScheme, init_weights
+from pairless.nn.init import init_weights
 from pairless.nn.patchgan import PatchDiscriminator
 from pairless.nn.resnet_generator import ResnetGenerator
 
 
 @dataclass
-class CycleGANConfig(FeatureLossOptions):
-    width: int = 64
-    n_blocks: int | None = None
-    """Residual blocks; None picks 9 for crops of 256 px and more, 6 below."""
-    d_layers: int = 3
-    antialias: bool = False
+class CycleGANConfig(ResnetOptions, FeatureLossOptions):
     gan_mode: GanMode = "lsgan"
     lambda_cycle: float = 10.0
     lambda_idt: float = 0.5
     """Identity weight relative to lambda_cycle (0.5 x 10 = 5)."""
-    pool_size: int = 50
-    init: InitScheme = "normal"
-    init_gain: float = 0.02
-
-    def __post_init__(self):
-        super().__post_init__()
-        if self.width < 1 or (self.n_blocks or 0) < 0 or self.pool_size < 0:
-            raise PairlessError("--width must be at least 1, --n-blocks and --pool-size at least 0")
+    pool_size: int = bounded(50, at_least=0)
 
 
 class CycleGANModel(CycleTranslationModel):

@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 import torch
 from torch import Tensor
 
-from pairless.errors import PairlessError
+from pairless.fields import bounded
 from pairless.losses.adversarial import GanMode, discriminator_loss, generator_loss
 from pairless.losses.reconstruction import identity_loss
 from pairless.losses.similarity import similarity_loss
@@ -39,6 +39,7 @@ from pairless.models.contrastive import (
 )
 from pairless.models.feature_losses import FeatureLossOptions, feature_losses
 from pairless.models.image_pool import ImagePool
+from pairless.models.options import ResnetOptions
 from pairless.models.registry import Preset, register
 from pairless.nn.init import InitScheme, init_weights
 from pairless.nn.patch_sampler import PatchSampleMLP
@@ -48,12 +49,8 @@ from pairless.nn.similarity import SimilarityProjector, stack_patch_samples
 
 
 @dataclass
-class DCLConfig(FeatureLossOptions, PatchNCEOptions):
+class DCLConfig(ResnetOptions, FeatureLossOptions, PatchNCEOptions):
     nce_layers: tuple[int, ...] = (4, 8, 12, 16)
-    width: int = 64
-    n_blocks: int | None = None
-    """Residual blocks; None picks 9 for crops of 256 px and more, 6 below."""
-    d_layers: int = 3
     antialias: bool = True
     antialias_up: bool | None = None
     """Blurred 2x upsampling in G (the reference's default); None: on for crops of 128 px and more, transposed
@@ -64,22 +61,16 @@ class DCLConfig(FeatureLossOptions, PatchNCEOptions):
     lambda_idt: float = 1.0
     lambda_sim: float = 0.0
     """SimDCL's similarity loss weight (0 = DCLGAN); the term is added outside the halved objective."""
-    sim_dim: int = 64
-    pool_size: int = 0
+    sim_dim: int = bounded(64, at_least=1)
+    pool_size: int = bounded(0, at_least=0)
     """Generated images kept for the discriminator update; 0 (the reference code) uses the current ones."""
     head_lr: float | None = 1e-3
     """Learning rate of the patch heads; None uses the run's --lr and betas."""
     head_beta1: float = 0.9
     init: InitScheme = "xavier"
-    init_gain: float = 0.02
 
     def for_size(self, size: int) -> DCLConfig:
         return self if self.antialias_up is not None else replace(self, antialias_up=antialias_up_for(size))
-
-    def __post_init__(self):
-        super().__post_init__()
-        if self.width < 1 or (self.n_blocks or 0) < 0 or self.pool_size < 0 or self.sim_dim < 1:
-            raise PairlessError("--width and --sim-dim must be at least 1, --n-blocks and --pool-size at least 0")
 
 
 class DCLModel(CycleTranslationModel):

@@ -17,39 +17,29 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from pairless.errors import PairlessError
+from pairless.fields import bounded
 from pairless.losses.adversarial import GanMode, discriminator_loss, generator_loss
 from pairless.losses.feature_matching import discogan_feature_matching
 from pairless.models.base import CycleTranslationModel, OptimizerGroup, Updater, frozen
 from pairless.models.feature_losses import FeatureLossOptions, feature_losses
+from pairless.models.options import NetworkOptions
 from pairless.models.registry import register
 from pairless.nn.encoder_decoder import ConvDiscriminator, EncoderDecoderGenerator, Norm
-from pairless.nn.init import InitScheme, init_weights
+from pairless.nn.init import init_weights
 
 
 @dataclass
-class DiscoGANConfig(FeatureLossOptions):
-    width: int = 64
+class DiscoGANConfig(NetworkOptions, FeatureLossOptions):
     norm: Norm = "batch"
     gan_mode: GanMode = "vanilla"
-    lambda_fm: float = 0.9
+    lambda_fm: float = bounded(0.9, at_least=0, at_most=1)
     """Share of DiscoGAN's feature-matching term in the adversarial part (the GAN loss gets the rest)."""
-    gan_curriculum: int = 10000
+    gan_curriculum: int = bounded(10000, at_least=0)
     """Iterations trained with starting_rate before switching to default_rate."""
-    starting_rate: float = 0.01
+    starting_rate: float = bounded(0.01, at_least=0, at_most=1)
     """Weight of the reconstruction loss during the curriculum (the adversarial part gets 1 - rate)."""
-    default_rate: float = 0.5
+    default_rate: float = bounded(0.5, at_least=0, at_most=1)
     """Weight of the reconstruction loss after the curriculum."""
-    init: InitScheme = "normal"
-    init_gain: float = 0.02
-
-    def __post_init__(self):
-        super().__post_init__()
-        if self.width < 1 or self.gan_curriculum < 0:
-            raise PairlessError("--width must be at least 1 and --gan-curriculum 0 or more")
-        for name in ("lambda_fm", "starting_rate", "default_rate"):
-            if not 0 <= getattr(self, name) <= 1:
-                raise PairlessError(f"--{name.replace('_', '-')} must be in [0, 1], got {getattr(self, name)}")
 
 
 class DiscoGANModel(CycleTranslationModel):

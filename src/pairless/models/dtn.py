@@ -31,40 +31,36 @@ from torch import Tensor
 
 from pairless.data.images import LUMA
 from pairless.errors import PairlessError
+from pairless.fields import bounded
 from pairless.losses.ternary import ternary_discriminator_loss, ternary_generator_loss
 from pairless.losses.tv import total_variation
 from pairless.models.base import OptimizerGroup, TranslationModel, Updater, frozen
 from pairless.models.feature_losses import FeatureLossOptions, feature_losses
+from pairless.models.options import NetworkOptions
 from pairless.models.registry import register
 from pairless.nn.encoder_decoder import ConvDecoder, ConvDiscriminator, ConvEncoder, Norm
 from pairless.nn.init import InitScheme, init_weights
 
 
 @dataclass
-class DTNConfig(FeatureLossOptions):
-    width: int = 64
-    feature_dim: int = 128
+class DTNConfig(NetworkOptions, FeatureLossOptions):
+    feature_dim: int = bounded(128, at_least=1)
     """Channels of f's output (the paper's digit encoder has 128)."""
     norm: Norm = "batch"
     encoder: str = ""
     """Safetensors file with the weights of f (see the module docs); empty = pre-train f here."""
-    pretrain_steps: int = 1000
+    pretrain_steps: int = bounded(1000, at_least=0)
     """Auto-encoder iterations that train f first (only without --encoder)."""
-    alpha: float = 15.0
+    alpha: float = bounded(15.0, at_least=0)
     """Weight of the f-constancy loss (faces: 100)."""
-    beta: float = 15.0
+    beta: float = bounded(15.0, at_least=0)
     """Weight of the target-identity loss (faces: 1)."""
-    gamma: float = 0.0
+    gamma: float = bounded(0.0, at_least=0)
     """Weight of the total variation of G(source) (faces: 0.05)."""
     init: InitScheme = "xavier"
     init_gain: float = 1.0
 
-    def __post_init__(self):
-        super().__post_init__()
-        if self.width < 1 or self.feature_dim < 1 or self.pretrain_steps < 0:
-            raise PairlessError("--width and --feature-dim must be at least 1, --pretrain-steps 0 or more")
-        if min(self.alpha, self.beta, self.gamma) < 0:
-            raise PairlessError("--alpha, --beta and --gamma must be 0 or more")
+    def cross_check(self) -> None:
         if not self.encoder and self.pretrain_steps == 0:
             raise PairlessError("DTN needs an encoder: give --encoder FILE or --pretrain-steps above 0")
 

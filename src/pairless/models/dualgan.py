@@ -18,13 +18,15 @@ from typing import Literal
 from torch import Tensor
 
 from pairless.errors import PairlessError
+from pairless.fields import bounded
 from pairless.losses.reconstruction import cycle_loss
 from pairless.losses.total import total
 from pairless.losses.wasserstein import clip_weights, critic_loss, gradient_penalty, wasserstein_generator_loss
 from pairless.models.base import CycleTranslationModel, OptimizerGroup, Updater, frozen, resolved
 from pairless.models.feature_losses import FeatureLossOptions, feature_losses
+from pairless.models.options import NetworkOptions
 from pairless.models.registry import register
-from pairless.nn.init import InitScheme, init_weights
+from pairless.nn.init import init_weights
 from pairless.nn.patchgan import PatchDiscriminator
 from pairless.nn.unet import UnetGenerator
 
@@ -33,36 +35,24 @@ MAX_DEPTH = 8
 
 
 @dataclass
-class DualGANConfig(FeatureLossOptions):
-    width: int = 64
-    """Base channel count of the U-Nets and the critics."""
-    depth: int | None = None
+class DualGANConfig(NetworkOptions, FeatureLossOptions):
+    depth: int | None = bounded(None, at_least=1)
     """U-Net levels: images must be multiples of 2**depth px. None: as deep as the crop allows, down to
     1 px and at most pix2pix's 8 (5 at 32 px, 6 at 64, 7 at 128, 8 at 256)."""
     dropout: bool = True
     """Dropout 0.5 in the three innermost decoder levels while training (pix2pix / DualGAN)."""
     d_layers: int = 3
-    lambda_a: float = 100.0
+    lambda_a: float = bounded(100.0, at_least=0)
     """Weight of the L1 reconstruction error of domain-A images, A -> B -> A (the paper's lambda_U)."""
-    lambda_b: float = 100.0
+    lambda_b: float = bounded(100.0, at_least=0)
     """Weight of the L1 reconstruction error of domain-B images, B -> A -> B (lambda_V)."""
-    n_critic: int = 2
+    n_critic: int = bounded(2, at_least=1)
     """Critic steps per generator step."""
-    clip: float = 0.01
+    clip: float = bounded(0.01, at_least=0)
     """Critic weights are clamped to [-clip, clip] after each critic step (0 = no clipping)."""
-    gradient_penalty: float = 0.0
+    gradient_penalty: float = bounded(0.0, at_least=0)
     """WGAN-GP weight; when positive it replaces weight clipping (10 in Gulrajani et al.)."""
     optimizer: Literal["rmsprop", "adam"] = "rmsprop"
-    init: InitScheme = "normal"
-    init_gain: float = 0.02
-
-    def __post_init__(self):
-        super().__post_init__()
-        if self.width < 1 or (self.depth is not None and self.depth < 1) or self.n_critic < 1:
-            raise PairlessError("--width, --depth and --n-critic must be at least 1")
-        if self.clip < 0 or self.gradient_penalty < 0 or self.lambda_a < 0 or self.lambda_b < 0:
-            raise PairlessError("--clip, --gradient-penalty, --lambda-a and --lambda-b must be 0 or more")
-
     def for_size(self, size: int) -> DualGANConfig:
         if self.depth is not None:
             return self

@@ -18,34 +18,28 @@ import torch
 from torch import Tensor
 
 from pairless.errors import PairlessError
+from pairless.fields import Checked, bounded
 from pairless.losses.feature_matching import mean_feature_l1
 from pairless.losses.mmd import median_distance, mmd2_unbiased
 from pairless.losses.total import total
 
 
 @dataclass
-class FeatureLossOptions:
+class FeatureLossOptions(Checked):
     """Mixed into a model config; both weights 0 (off) unless the method's preset says otherwise."""
 
-    loss_mmd: float = 0.0
+    loss_mmd: float = bounded(0.0, at_least=0)
     """Weight of the MMD between discriminator features of real and generated images (0 = off)."""
-    loss_feature_matching: float = 0.0
+    loss_feature_matching: float = bounded(0.0, at_least=0)
     """Weight of the L1 distance between mean discriminator features of real and generated images."""
-    mmd_bandwidths: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0)
+    mmd_bandwidths: tuple[float, ...] = bounded((0.5, 1.0, 2.0, 4.0), above=0)
     """Gaussian kernel widths, as multiples of the median pairwise feature distance."""
-    mmd_samples: int = 256
+    mmd_samples: int = bounded(256, at_least=2)
     """At most this many feature vectors per set and layer enter the MMD (random positions)."""
 
-    def __post_init__(self):
-        if self.loss_mmd < 0 or self.loss_feature_matching < 0:
-            raise PairlessError("--loss-mmd and --loss-feature-matching must be 0 or more")
-        if not self.mmd_bandwidths or min(self.mmd_bandwidths) <= 0:
+    def cross_check(self) -> None:
+        if not self.mmd_bandwidths:
             raise PairlessError("--mmd-bandwidths needs at least one positive value")
-        if self.mmd_samples < 2:
-            raise PairlessError(f"--mmd-samples must be at least 2, got {self.mmd_samples}")
-        parent = getattr(super(), "__post_init__", None)
-        if parent:
-            parent()
 
 
 class FeatureDiscriminator(Protocol):

@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 
 from pairless.errors import PairlessError
+from pairless.fields import bounded
 from pairless.losses.adversarial import GanMode, discriminator_loss, generator_loss
 from pairless.losses.patchnce import Negatives
 from pairless.losses.r1 import r1_penalty
@@ -40,37 +41,31 @@ class SinCUTConfig(FeatureLossOptions, PatchNCEOptions):
     num_patches: int = 1
     """Patches per NCE layer and crop; the other crops of the minibatch supply the negatives."""
     nce_negatives: Negatives = "batch"
-    width: int = 10
+    width: int = bounded(10, at_least=1)
     """Generator width (the reference's ngf): 8 * width channels at full resolution, doubling per level."""
-    d_width: int = 8
+    d_width: int = bounded(8, at_least=1)
     """Discriminator width (the reference's ndf): 4 * d_width channels at the input, doubling per block."""
-    n_downsampling: int = 1
+    n_downsampling: int = bounded(1, at_least=0)
     """Downsampling levels of the generator."""
-    n_blocks: int = 6
+    n_blocks: int = bounded(6, at_least=2)
     """Residual blocks at the generator's lowest resolution, half in the encoder and half in the decoder."""
-    d_blocks: int | None = None
+    d_blocks: int | None = bounded(None, at_least=1)
     """Downsampling blocks of the discriminator: it needs log2(--size) - 2 (4 for 64 px crops, 5 for 128 px),
     which None (the default) chooses."""
     gan_mode: GanMode = "nonsaturating"
-    lambda_gan: float = 1.0
-    lambda_nce: float = 4.0
+    lambda_gan: float = bounded(1.0, at_least=0)
+    lambda_nce: float = bounded(4.0, at_least=0)
     nce_idt: bool = True
     """Also apply PatchNCE to target-domain crops passed through G (CUT's identity term)."""
-    lambda_identity: float = 1.0
+    lambda_identity: float = bounded(1.0, at_least=0)
     """Weight of the L1 identity-preservation loss ||G(y) - y||."""
-    lambda_r1: float = 1.0
+    lambda_r1: float = bounded(1.0, at_least=0)
     """Weight of the R1 gradient penalty on real target crops (added as 0.5 * weight * ||grad D||^2)."""
 
-    def __post_init__(self):
-        super().__post_init__()
-        if min(self.width, self.d_width, 1 if self.d_blocks is None else self.d_blocks) < 1:
-            raise PairlessError("--width, --d-width and --d-blocks must be at least 1")
-        if self.n_downsampling < 0 or self.n_blocks < 2 or self.n_blocks % 2:
-            raise PairlessError(f"--n-blocks must be even and at least 2 (got {self.n_blocks}), "
-                                f"--n-downsampling at least 0 (got {self.n_downsampling})")
-        if min(self.lambda_gan, self.lambda_nce, self.lambda_identity, self.lambda_r1) < 0:
-            raise PairlessError("the loss weights (--lambda-gan, --lambda-nce, --lambda-identity, --lambda-r1) "
-                                "must be 0 or more")
+    def cross_check(self) -> None:
+        if self.n_blocks % 2:
+            raise PairlessError(f"--n-blocks must be even (half in the encoder, half in the decoder), "
+                                f"got {self.n_blocks}")
 
     def for_size(self, size: int) -> SinCUTConfig:
         if self.d_blocks is not None:

@@ -35,9 +35,11 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from pairless.errors import PairlessError
+from pairless.fields import bounded
 from pairless.losses.adversarial import discriminator_loss, generator_loss
 from pairless.losses.reconstruction import cycle_loss, identity_loss
 from pairless.models.base import OptimizerGroup, TranslationModel, Updater, frozen, resolved
+from pairless.models.options import NetworkOptions
 from pairless.models.registry import register
 from pairless.nn.adalin import clip_mixing_ratios
 from pairless.nn.init import InitScheme, init_weights
@@ -49,20 +51,19 @@ TF_INIT_STD = 0.02
 
 
 @dataclass
-class UGATITConfig:
-    width: int = 64
-    n_blocks: int = 4
+class UGATITConfig(NetworkOptions):
+    n_blocks: int = bounded(4, at_least=0)
     """Residual blocks in the encoder, and as many AdaLIN blocks in the decoder."""
     light: bool = False
     """γ, β of AdaLIN from the global average of the attended map (U-GAT-IT light) instead of the map."""
-    mlp_grid: int | None = None
+    mlp_grid: int | None = bounded(None, at_least=1)
     """Full model: side of the grid the attended map is average-pooled to before it is flattened into the
     γ/β MLP (mlp_grid² · 16 · width² weights). None (default): the crop size / 4, i.e. the whole map, as
     the reference (64 at 256 px). Ignored by the light model."""
-    d_layers_global: int | None = None
+    d_layers_global: int | None = bounded(None, at_least=3)
     """Layers of the global discriminator (n − 2 downsamplings; needs crops of 3·2^(n−2) px or more).
     None (default): the paper's 7 for crops of 96 px and more, else the most that fit (6 at 64 px)."""
-    d_layers_local: int = 5
+    d_layers_local: int = bounded(5, at_least=3)
     """Layers of the local discriminator."""
     shared_cam_classifier: bool = True
     """One CAM classifier for the average- and max-pooled features (TensorFlow code), else two (PyTorch)."""
@@ -75,15 +76,6 @@ class UGATITConfig:
     lambda_cam: float = 1000.0
     init: InitScheme = "normal"
     """Initialisation of the generators (the discriminators' follows --reference-code)."""
-    init_gain: float = 0.02
-
-    def __post_init__(self):
-        if self.width < 1 or self.n_blocks < 0 or (self.mlp_grid is not None and self.mlp_grid < 1):
-            raise PairlessError("--width and --mlp-grid must be at least 1, --n-blocks at least 0")
-        for name in ("d_layers_global", "d_layers_local"):
-            layers = getattr(self, name)
-            if layers is not None and layers < 3:
-                raise PairlessError(f"--{name.replace('_', '-')} must be at least 3, got {layers}")
 
     def for_size(self, size: int) -> UGATITConfig:
         if self.mlp_grid is not None and self.d_layers_global is not None:
