@@ -51,6 +51,12 @@ def has_option(cfg: RunConfig, key: str) -> bool:
         return False
 
 
+def is_switch_in_any(models: list[str], option: str) -> bool:
+    """Whether `option` is on/off in one of the models' configs (then `--option` needs no value)."""
+    configs = [RunConfig.defaults(model) for model in models]
+    return any(has_option(cfg, option) and cfg.is_switch(option) for cfg in configs)
+
+
 def check_options(models: list[str], options: dict[str, str]) -> None:
     """Each option must belong to at least one of the models (else: the usual 'did you mean' error)."""
     configs = [RunConfig.defaults(model) for model in models]

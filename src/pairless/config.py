@@ -25,6 +25,8 @@ from pairless.train_config import TrainConfig
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 SECTIONS = ("model", "data", "train")
+OPTION_ALIASES = {"data": ("data.root",), "channels": ("data.channels_a", "data.channels_b")}
+"""Command-line options that are not named after the one field they set."""
 
 
 def did_you_mean(name: str, candidates) -> str:
@@ -264,9 +266,22 @@ class RunConfig:
         every = [n for s in SECTIONS for n in section_fields(getattr(self, s))]
         raise PairlessError(f"unknown option '{key}' for method '{self.method}'{did_you_mean(key, every)}")
 
-    def is_switch(self, section: str, name: str) -> bool:
-        """Whether a field is on/off (so `--name` / `--no-name` need no value on the command line)."""
+    def is_switch(self, option: str) -> bool:
+        """Whether an option is on/off (so `--name` / `--no-name` need no value on the command line)."""
+        section, name = self.locate(option)
         return get_type_hints(type(getattr(self, section)))[name] is bool
+
+    def option_overrides(self, options: dict[str, Any]) -> dict[str, Any]:
+        """{command-line option: value} -> {section.field: value}, through OPTION_ALIASES or the field of
+        that name; `--epochs` without `--steps` lets the epochs decide the steps."""
+        keys: dict[str, Any] = {}
+        for option, value in options.items():
+            name = option.replace("-", "_")
+            for key in OPTION_ALIASES[name] if name in OPTION_ALIASES else ["{}.{}".format(*self.locate(name))]:
+                keys[key] = value
+        if "train.epochs" in keys and "train.steps" not in keys:
+            keys["train.steps"] = "none"
+        return keys
 
     def save(self, path: Path) -> None:
         with writing(path):
