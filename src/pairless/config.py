@@ -19,6 +19,7 @@ import yaml
 
 from pairless.data.config import DataConfig
 from pairless.errors import PairlessError, writing
+from pairless.models.options import ModelConfig
 from pairless.models.registry import get_method, get_preset
 from pairless.train_config import TrainConfig
 
@@ -146,7 +147,7 @@ def section_fields(cfg) -> list[str]:
 @dataclass
 class RunConfig:
     method: str
-    model: Any
+    model: ModelConfig
     data: DataConfig
     train: TrainConfig
 
@@ -226,11 +227,7 @@ class RunConfig:
         `for_size(size)` method fills its own (SinCUT's discriminator depth, U-GAT-IT's γ/β grid,
         DualGAN's U-Net depth, the class-conditional GANs' D steps per backbone).
         """
-        model = self.model
-        if getattr(model, "n_blocks", 0) is None:
-            model = dataclasses.replace(model, n_blocks=9 if self.data.size >= 256 else 6)
-        if hasattr(model, "for_size"):
-            model = model.for_size(self.data.size)
+        model = self.model.for_size(self.data.size)
         return self if model is self.model else dataclasses.replace(self, model=model)
 
     def to_dict(self) -> dict:

@@ -21,7 +21,7 @@ from pairless.train.monitor import sample_grid
 def load_generator(checkpoint: str | Path, device: str = "auto"):
     """A trained class-conditional model (eval mode) and its step; a clear error for translation models."""
     model, cfg, step = load_model(checkpoint, resolve_device(device))
-    if getattr(type(model), "data_kind", "unpaired") != "labelled":
+    if model.data_kind != "labelled":
         raise PairlessError(f"{checkpoint} holds a {cfg.method} model, which translates images; "
                             f"`pairless generate` needs a class-conditional one (acgan, projgan, contragan)")
     return model, step

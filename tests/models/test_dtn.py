@@ -71,4 +71,4 @@ def test_dtn_needs_an_encoder_source():
 def test_gray_target_domain_goes_through_the_colour_encoder():
     model = build_model(RunConfig.defaults("dtn").override({"size": 32, "width": 4, "feature_dim": 8,
                                                             "channels_b": 1}))
-    assert model.generate(torch.rand(2, 1, 32, 32)).shape == (2, 1, 32, 32)
+    assert model.transfer(torch.rand(2, 1, 32, 32)).shape == (2, 1, 32, 32)

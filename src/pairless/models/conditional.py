@@ -38,10 +38,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from pairless.errors import PairlessError
-from pairless.fields import Checked, bounded
+from pairless.fields import bounded
 from pairless.losses.adversarial import discriminator_loss, generator_loss
 from pairless.losses.conditional import conditional_contrastive_loss
-from pairless.models.base import OptimizerGroup, Updater, frozen, resolved
+from pairless.models.base import Method, OptimizerGroup, Updater, frozen, resolved
+from pairless.models.options import ModelConfig
 from pairless.models.registry import Preset, register
 from pairless.nn.biggan import z_chunks
 from pairless.nn.conditional import SIZES, Backbone, ConditionalDiscriminator, HeadKind, build_generator
@@ -57,7 +58,7 @@ BN_STATISTICS = ("running_mean", "running_var")
 
 
 @dataclass
-class ConditionalGANConfig(Checked):
+class ConditionalGANConfig(ModelConfig):
     backbone: Backbone = "resnet"
     """dcgan (32 px), resnet or biggan (32 or 64 px)."""
     width: int = bounded(64, at_least=1)
@@ -109,20 +110,19 @@ class ConditionalGANConfig(Checked):
         return self.d_steps or DEFAULT_D_STEPS[self.backbone]
 
 
-class ConditionalGAN(nn.Module):
+class ConditionalGAN(Method):
     """Generator G, discriminator D (with the method's head) and optionally G_ema."""
 
-    data_kind: ClassVar[str] = "labelled"
+    data_kind = "labelled"
     head: ClassVar[HeadKind]
     ema_updates: Tensor
 
-    def __init__(self, config: ConditionalGANConfig, channels: int = 3, _second_domain_channels: int | None = None):
-        """`channels` of the images; the trainer passes a second domain's count, which does not apply here."""
-        super().__init__()
+    def __init__(self, config: ConditionalGANConfig, channels: int = 3):
+        super().__init__(config)
         if config.num_classes is None or config.image_size is None:
             raise PairlessError("the number of classes and the image size come from the data: train through "
                                 "pairless.train.loop.train or set --num-classes and --image-size")
-        self.config, self.channels = config, channels
+        self.channels = channels
         c = config
         size, classes = resolved(c.image_size, "image_size"), resolved(c.num_classes, "num_classes")
         self.G = build_generator(c.backbone, size, channels, classes, c.width, c.z_dim, c.g_spectral_norm,
@@ -131,6 +131,12 @@ class ConditionalGAN(nn.Module):
         if c.ema:
             self.G_ema = copy.deepcopy(self.G).requires_grad_(False)
             self.register_buffer("ema_updates", torch.zeros((), dtype=torch.long))
+
+    @classmethod
+    def build(cls, config: ConditionalGANConfig, channels_a: int, channels_b: int) -> ConditionalGAN:
+        """Labelled images have one channel count (`channels_a`)."""
+        del channels_b
+        return cls(config, channels_a)
 
     @property
     def num_classes(self) -> int:

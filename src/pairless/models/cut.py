@@ -46,7 +46,8 @@ class CUTConfig(ResnetOptions, FeatureLossOptions, PatchNCEOptions):
     init: InitScheme = "xavier"
 
     def for_size(self, size: int) -> CUTConfig:
-        return self if self.antialias_up is not None else replace(self, antialias_up=antialias_up_for(size))
+        cfg = super().for_size(size)
+        return cfg if cfg.antialias_up is not None else replace(cfg, antialias_up=antialias_up_for(size))
 
 
 class CUTModel(TranslationModel):

@@ -70,7 +70,8 @@ class DCLConfig(ResnetOptions, FeatureLossOptions, PatchNCEOptions):
     init: InitScheme = "xavier"
 
     def for_size(self, size: int) -> DCLConfig:
-        return self if self.antialias_up is not None else replace(self, antialias_up=antialias_up_for(size))
+        cfg = super().for_size(size)
+        return cfg if cfg.antialias_up is not None else replace(cfg, antialias_up=antialias_up_for(size))
 
 
 class DCLModel(CycleTranslationModel):

@@ -116,7 +116,7 @@ class DTNModel(TranslationModel):
         source, target = batch["A"], batch["B"]
         code_source = self.f(source).detach()
         fake_from_source = self.g(code_source)
-        fake_from_target = self.generate(target)
+        fake_from_target = self.transfer(target)
 
         loss_d = ternary_discriminator_loss(self.D(fake_from_source.detach()), self.D(fake_from_target.detach()),
                                             self.D(target))
@@ -134,7 +134,7 @@ class DTNModel(TranslationModel):
         return extra | {"D": loss_d, "G_gan": loss_gan, "const": loss_const, "tid": loss_tid, "tv": loss_tv,
                         "G": loss_g}
 
-    def generate(self, images: Tensor) -> Tensor:
+    def transfer(self, images: Tensor) -> Tensor:
         """G = g o f for images of either domain (target images are converted to the source's channels)."""
         return self.g(self.f(to_channels(images, self.channels_a)))
 
@@ -156,11 +156,11 @@ class DTNModel(TranslationModel):
 
     def translate(self, images: Tensor, direction: str = "AtoB") -> Tensor:
         self.check_direction(direction)
-        return self.generate(images)
+        return self.transfer(images)
 
     def visuals(self, batch: dict[str, Tensor]) -> list[dict[str, Tensor]]:
-        return [{"real_A": batch["A"], "fake_B": self.generate(batch["A"]),
-                 "real_B": batch["B"], "idt_B": self.generate(batch["B"])}]
+        return [{"real_A": batch["A"], "fake_B": self.transfer(batch["A"]),
+                 "real_B": batch["B"], "idt_B": self.transfer(batch["B"])}]
 
 
 def to_channels(images: Tensor, channels: int) -> Tensor:

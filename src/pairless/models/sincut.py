@@ -29,6 +29,7 @@ from pairless.models.base import TranslationModel, Updater, frozen, resolved, sa
 from pairless.models.contrastive import PatchNCEOptions, check_nce_layers
 from pairless.models.cut import CUTModel
 from pairless.models.feature_losses import FeatureLossOptions, feature_losses
+from pairless.models.options import ModelConfig
 from pairless.models.registry import register
 from pairless.nn.init import init_weights
 from pairless.nn.patch_sampler import PatchSampleMLP
@@ -36,7 +37,7 @@ from pairless.nn.stylegan2 import D_FINAL_SIZE, StyleGAN2Discriminator, StyleGAN
 
 
 @dataclass
-class SinCUTConfig(FeatureLossOptions, PatchNCEOptions):
+class SinCUTConfig(ModelConfig, FeatureLossOptions, PatchNCEOptions):
     nce_layers: tuple[int, ...] = (0, 2, 4)
     num_patches: int = 1
     """Patches per NCE layer and crop; the other crops of the minibatch supply the negatives."""

@@ -142,7 +142,7 @@ def stop_requests():
 def samples_per_step(cfg: RunConfig) -> int:
     """Samples one process consumes per step: --batch-size times the batches a model's step asks for
     (`batches_per_step` of its config, e.g. one fresh real batch per discriminator step)."""
-    return cfg.train.batch_size * getattr(cfg.model, "batches_per_step", 1)
+    return cfg.train.batch_size * cfg.model.batches_per_step
 
 
 def total_steps(cfg: RunConfig, epoch_length: int, world_size: int = 1) -> int:
