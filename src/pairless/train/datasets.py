@@ -8,13 +8,16 @@ grids and diagnostics use.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from torch import Tensor
 from torch.utils.data import Dataset
 
 from pairless.config import RunConfig
 from pairless.data.config import MIN_SIZE
 from pairless.data.labelled import LabelledImages
-from pairless.data.unpaired import load_preview_batch
+from pairless.data.single_image import SingleImagePair, single_image_preview
+from pairless.data.unpaired import UnpairedImageFolder, load_preview_batch
 from pairless.errors import PairlessError
 from pairless.models.base import Method
 from pairless.models.conditional import ConditionalGANConfig
@@ -37,8 +40,36 @@ def class_conditional(cfg: RunConfig) -> ConditionalGANConfig:
     return cfg.model
 
 
-def open_labelled(cfg: RunConfig) -> LabelledImages:
-    return LabelledImages(cfg.data, seed=cfg.train.seed, holdout=class_conditional(cfg).holdout)
+TrainingSet = LabelledImages | SingleImagePair | UnpairedImageFolder
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """What a run trains on: the data set and the run's settings fitted to it (classes, image size and
+    channels of labelled data)."""
+
+    dataset: TrainingSet
+    config: RunConfig
+
+    def preview(self, count: int) -> dict[str, Tensor]:
+        """The fixed batch for sample grids (and, for labelled data, the diagnostics' probe images)."""
+        if isinstance(self.dataset, LabelledImages):
+            return self.dataset.fixed_batch(GRID_CLASSES, PROBE_IMAGES)
+        if self.config.data.single_image:
+            return single_image_preview(self.config.data)
+        return load_preview_batch(self.config.data, count)
+
+
+def open_training_data(cfg: RunConfig) -> TrainingData:
+    """The one place that decides which data a run opens: labelled images (the method's `data_kind`), one
+    image per domain (--preprocess zoom_and_patch), or the two domain folders."""
+    if data_kind(cfg.method) == "labelled":
+        dataset: TrainingSet = LabelledImages(cfg.data, seed=cfg.train.seed, holdout=class_conditional(cfg).holdout)
+    elif cfg.data.single_image:
+        dataset = SingleImagePair(cfg.data, seed=cfg.train.seed, batch_size=cfg.train.batch_size)
+    else:
+        dataset = UnpairedImageFolder(cfg.data, seed=cfg.train.seed)
+    return TrainingData(dataset, fit_config_to_data(cfg, dataset))
 
 
 def fit_config_to_data(cfg: RunConfig, dataset: Dataset) -> RunConfig:
@@ -51,13 +82,6 @@ def fit_config_to_data(cfg: RunConfig, dataset: Dataset) -> RunConfig:
                             f"{dataset.source.description}")
     return cfg.override({"model.num_classes": given or dataset.num_classes, "model.image_size": cfg.data.size,
                          "data.channels_a": dataset.channels})
-
-
-def preview_batch(cfg: RunConfig, dataset: Dataset, count: int) -> dict[str, Tensor]:
-    """The fixed batch for sample grids (and, for labelled data, the diagnostics' probe images)."""
-    if isinstance(dataset, LabelledImages):
-        return dataset.fixed_batch(GRID_CLASSES, PROBE_IMAGES)
-    return load_preview_batch(cfg.data, count)
 
 
 def check_sample_shapes(cfg: RunConfig, dataset: Dataset, model: Method) -> None:

@@ -29,7 +29,7 @@ from pairless.data.unpaired import UnpairedImageFolder
 from pairless.devices import resolve_device
 from pairless.errors import PairlessError, writing
 from pairless.models.base import resolved
-from pairless.train.datasets import check_sample_shapes, data_kind, fit_config_to_data, open_labelled, preview_batch
+from pairless.train.datasets import check_sample_shapes, open_training_data
 from pairless.train.diagnostics import collect_diagnostics
 from pairless.train.distributed import (
     SINGLE,
@@ -186,8 +186,8 @@ def _train(cfg: RunConfig, run_dir: Path, resume: bool, quiet: bool, stop_at: in
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
         torch.set_float32_matmul_precision("high")
-    dataset = open_dataset(cfg)
-    cfg = fit_config_to_data(cfg, dataset).resolved()
+    data = open_training_data(cfg)
+    dataset, cfg = data.dataset, data.config.resolved()
     steps = total_steps(cfg, len(dataset), group.world_size)
     cfg = replace(cfg, train=replace(cfg.train, steps=steps))
     if cfg.data.full_frame_decay and isinstance(dataset, UnpairedImageFolder):
@@ -213,7 +213,7 @@ def _train(cfg: RunConfig, run_dir: Path, resume: bool, quiet: bool, stop_at: in
     loader = DataLoader(dataset, batch_sampler=sampler,
                         num_workers=cfg.data.workers, pin_memory=device.type == "cuda",
                         worker_init_fn=_ignore_stop_signals, generator=torch.Generator().manual_seed(0))
-    preview = {k: v.to(device) for k, v in preview_batch(cfg, dataset, PREVIEW_IMAGES).items()}
+    preview = {k: v.to(device) for k, v in data.preview(PREVIEW_IMAGES).items()}
     monitor = (Monitor(run_dir, step, steps, quiet, TrainingHealth(model.discriminator_losses()))
                if group.is_main else SilentMonitor())
     try:
@@ -226,16 +226,6 @@ def _train(cfg: RunConfig, run_dir: Path, resume: bool, quiet: bool, stop_at: in
     finally:
         monitor.close()
     return TrainResult(run_dir, step, steps, stop_signal, monitor.last, group.is_main)
-
-
-def open_dataset(cfg: RunConfig):
-    if data_kind(cfg.method) == "labelled":
-        return open_labelled(cfg)
-    if cfg.data.single_image:
-        from pairless.data.single_image import SingleImagePair
-
-        return SingleImagePair(cfg.data, seed=cfg.train.seed, batch_size=cfg.train.batch_size)
-    return UnpairedImageFolder(cfg.data, seed=cfg.train.seed)
 
 
 def _evaluator(cfg: RunConfig, run_dir: Path, device, monitor: Monitor, resume: bool,
