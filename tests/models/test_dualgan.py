@@ -17,7 +17,7 @@ def critic_extreme(model) -> float:
 
 def test_dualgan_end_to_end_keeps_critic_weights_clipped(tmp_path, unpaired_dir):
     result, model = train_resume_and_check("dualgan", unpaired_dir, tmp_path, TINY)
-    assert {"D_A", "D_B", "rec_A", "rec_B", "G"} <= set(result.losses)
+    assert {"D_A", "D_B", "rec_A", "rec_B", "total_G", "total_D"} <= set(result.losses)
     assert critic_extreme(model) <= model.config.clip
 
 

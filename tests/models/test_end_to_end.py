@@ -55,6 +55,13 @@ def test_losses_are_finite_and_logged(trained):
     assert (run / "samples" / "step_00000004.png").is_file()
 
 
+def test_every_method_logs_raw_terms_and_the_total_of_each_network(trained):
+    """The same names for every method: `total_<net>` per optimised network, the other values raw terms."""
+    _, _, _, result = trained
+    assert {name for name in result.losses if name.startswith("total_")} == {"total_G", "total_D"}
+    assert "G" not in result.losses and len(result.losses) > 3
+
+
 def hinge_exempt_biases(model) -> set[str]:
     """Under a hinge objective the output bias of a discriminator gets exactly zero gradient while all its
     outputs are inside the margin (the real and fake terms contribute -1 and +1): true of a fresh model."""

@@ -46,7 +46,7 @@ def trained(request, tmp_path_factory):
 def test_losses_are_finite(trained):
     _, _, _, straight, resumed = trained
     assert straight.step == resumed.step == 4
-    assert {"D_A", "D_B", "G_gan_AB", "G_gan_BA", "cycle", "idt", "cam", "G"} <= set(resumed.losses)
+    assert {"D_A", "D_B", "G_gan_AB", "G_gan_BA", "cycle", "idt", "cam", "total_G"} <= set(resumed.losses)
     assert all(math.isfinite(v) for v in resumed.losses.values())
 
 

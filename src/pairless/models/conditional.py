@@ -41,6 +41,7 @@ from pairless.errors import PairlessError
 from pairless.fields import bounded
 from pairless.losses.adversarial import discriminator_loss, generator_loss
 from pairless.losses.conditional import conditional_contrastive_loss
+from pairless.losses.total import Objective, logged, mean_objective
 from pairless.models.base import Method, OptimizerGroup, Updater, frozen, resolved
 from pairless.models.options import ModelConfig
 from pairless.models.registry import Preset, register
@@ -154,31 +155,32 @@ class ConditionalGAN(Method):
         steps = self.config.batches_per_step
         if len(batch["label"]) % steps:
             raise ValueError(f"a step needs {steps} equal batches, got {len(batch['label'])} samples")
-        d_losses = [self.discriminator_step(real, labels, updater)
-                    for real, labels in zip(batch["image"].chunk(steps), batch["label"].chunk(steps), strict=True)]
-        d_adv, d_cond = (torch.stack(values).mean() for values in zip(*d_losses, strict=True))
+        d_steps = [self.discriminator_step(real, labels, updater)
+                   for real, labels in zip(batch["image"].chunk(steps), batch["label"].chunk(steps), strict=True)]
+        d = mean_objective(d_steps)
 
         z, fake_labels = self.sample_inputs(len(batch["label"]) // steps, batch["image"].device)
         with frozen(self.D):
             out = self.D(self.G(z, fake_labels), fake_labels)
-        g_adv = generator_loss("hinge", out["logit"])
-        g_cond = self.condition_loss(out, fake_labels)
-        updater.step(g_adv + self.config.lambda_cond * g_cond, "G")
-        losses = {"D_adv": d_adv, "G_adv": g_adv}
-        if self.head != "projgan":
-            losses |= {"D_cond": d_cond, "G_cond": g_cond}
-        return losses
+        g = self.objective("G", generator_loss("hinge", out["logit"]), self.condition_loss(out, fake_labels))
+        updater.step(g.total, "G")
+        return logged(d, g)
 
-    def discriminator_step(self, real: Tensor, labels: Tensor, updater: Updater) -> tuple[Tensor, Tensor]:
-        """One D update on real images against fresh generated ones; returns (hinge loss, condition loss)."""
+    def objective(self, net: str, adversarial: Tensor, condition: Tensor) -> Objective:
+        """The hinge loss and, weighted by lambda_cond, the conditioning loss (ProjGAN has none)."""
+        terms = {f"{net}_adv": adversarial} | ({f"{net}_cond": condition} if self.head != "projgan" else {})
+        return Objective(net, terms, {f"{net}_cond": self.config.lambda_cond})
+
+    def discriminator_step(self, real: Tensor, labels: Tensor, updater: Updater) -> Objective:
+        """One D update on real images against fresh generated ones."""
         z, fake_labels = self.sample_inputs(len(labels), real.device)
         with torch.no_grad():
             fake = self.G(z, fake_labels)
         out_real, out_fake = self.D(real, labels), self.D(fake, fake_labels)
-        d_adv = discriminator_loss("hinge", out_real["logit"], out_fake["logit"])
-        d_cond = self.condition_loss(out_real, labels)
-        updater.step(d_adv + self.config.lambda_cond * d_cond, "D")
-        return d_adv.detach(), d_cond.detach()
+        d = self.objective("D", discriminator_loss("hinge", out_real["logit"], out_fake["logit"]),
+                           self.condition_loss(out_real, labels))
+        updater.step(d.total, "D")
+        return d
 
     def sample_inputs(self, count: int, device: torch.device) -> tuple[Tensor, Tensor]:
         """Noise and uniformly drawn labels from the global generator (saved with checkpoints)."""

@@ -13,6 +13,7 @@ import torch
 from torch import Tensor
 
 from pairless.losses.adversarial import GanMode, discriminator_loss, generator_loss
+from pairless.losses.total import Objective, logged
 from pairless.models.base import OptimizerGroup, TranslationModel, Updater, frozen, resolved, same_channels_or_warn
 from pairless.models.contrastive import (
     REFERENCE_DATA,
@@ -76,23 +77,22 @@ class CUTModel(TranslationModel):
         output, features = self.G(inputs, c.nce_layers)
         fake_b = output[:n]
 
-        loss_d = 0.5 * discriminator_loss(c.gan_mode, self.D(real_b), self.D(fake_b.detach()))
-        updater.step(loss_d, "D")
+        d = Objective("D", {"D": discriminator_loss(c.gan_mode, self.D(real_b), self.D(fake_b.detach()))},
+                      {"D": 0.5})
+        updater.step(d.total, "D")
 
         with frozen(self.D):
-            loss_gan = c.lambda_gan * generator_loss(c.gan_mode, self.D(fake_b))
+            terms = {"G_gan": generator_loss(c.gan_mode, self.D(fake_b))}
             extra = feature_losses(c, self.D, real_b, fake_b)
         keys_a = self.G(real_a, c.nce_layers, encode_only=True) if flipped else [f[:n] for f in features]
-        loss_nce = self.patch_nce(fake_b, keys_a, flipped)
-        losses = {"D": loss_d, "G_gan": loss_gan, "nce": loss_nce} | extra
-        loss_nce_total = loss_nce
-        if self.use_nce_idt:
-            losses["nce_idt"] = self.patch_nce(output[n:], [f[n:] for f in features], flipped=False)
-            loss_nce_total = 0.5 * (loss_nce + losses["nce_idt"])
-        loss_g = loss_gan + c.lambda_nce * loss_nce_total + sum(extra.values())
-        updater.step(loss_g, "G")
-        losses["G"] = loss_g
-        return losses
+        terms["nce"] = self.patch_nce(fake_b, keys_a, flipped)
+        if self.use_nce_idt:  # the two NCE terms share lambda_nce
+            terms["nce_idt"] = self.patch_nce(output[n:], [f[n:] for f in features], flipped=False)
+        nce_weight = 0.5 * c.lambda_nce if self.use_nce_idt else c.lambda_nce
+        g = Objective("G", terms | extra, {"G_gan": c.lambda_gan, "nce": nce_weight, "nce_idt": nce_weight,
+                                           **c.feature_weights()})
+        updater.step(g.total, "G")
+        return logged(d, g)
 
     def patch_nce(self, generated: Tensor, source_features: list[Tensor], flipped: bool) -> Tensor:
         """PatchNCE between the generator's encoding of `generated` (queries) and of its source (keys)."""

@@ -28,6 +28,7 @@ from pairless.fields import bounded
 from pairless.losses.adversarial import GanMode, discriminator_loss, generator_loss
 from pairless.losses.reconstruction import identity_loss
 from pairless.losses.similarity import similarity_loss
+from pairless.losses.total import Objective, logged
 from pairless.models.base import CycleTranslationModel, OptimizerGroup, Updater, frozen, resolved, same_channels_or_warn
 from pairless.models.contrastive import (
     REFERENCE_DATA,
@@ -116,9 +117,11 @@ class DCLModel(CycleTranslationModel):
         fake_b, idt_b = out_ab[:n], out_ab[n:]
         fake_a, idt_a = out_ba[:n], out_ba[n:]
 
-        loss_d_a = 0.5 * discriminator_loss(c.gan_mode, self.D_A(real_a), self.D_A(self.pool_A.query(fake_a)))
-        loss_d_b = 0.5 * discriminator_loss(c.gan_mode, self.D_B(real_b), self.D_B(self.pool_B.query(fake_b)))
-        updater.step(c.lambda_gan * (loss_d_a + loss_d_b), "D")
+        d = Objective("D", {
+            "D_A": discriminator_loss(c.gan_mode, self.D_A(real_a), self.D_A(self.pool_A.query(fake_a))),
+            "D_B": discriminator_loss(c.gan_mode, self.D_B(real_b), self.D_B(self.pool_B.query(fake_b)))},
+            {"D_A": 0.5 * c.lambda_gan, "D_B": 0.5 * c.lambda_gan})
+        updater.step(d.total, "D")
 
         with frozen(self.D_A, self.D_B):
             loss_gan = generator_loss(c.gan_mode, self.D_B(fake_b)) + generator_loss(c.gan_mode, self.D_A(fake_a))
@@ -129,18 +132,18 @@ class DCLModel(CycleTranslationModel):
                                    self.F_B, self.F_A, c, need_key_grad, patches)
         nce_ba = sampled_patch_nce(self.G_AB(fake_a, c.nce_layers, encode_only=True), [f[:n] for f in feats_ba],
                                    self.F_A, self.F_B, c, need_key_grad, patches)
-        losses = {"D_A": loss_d_a, "D_B": loss_d_b, "G_gan": loss_gan, "nce_AB": nce_ab.loss,
-                  "nce_BA": nce_ba.loss} | extra
-        total = c.lambda_gan * loss_gan + c.lambda_nce * (nce_ab.loss + nce_ba.loss)
+        terms = {"G_gan": loss_gan, "nce_AB": nce_ab.loss, "nce_BA": nce_ba.loss}
         if self.use_idt:
-            losses["idt"] = identity_loss(idt_b, real_b) + identity_loss(idt_a, real_a)
-            total = total + c.lambda_idt * losses["idt"]
-        losses["G"] = 0.5 * total + sum(extra.values())
+            terms["idt"] = identity_loss(idt_b, real_b) + identity_loss(idt_a, real_a)
+        terms |= extra
         if c.lambda_sim > 0:
-            losses["sim"] = self.similarity(nce_ab, nce_ba, n)
-            losses["G"] = losses["G"] + c.lambda_sim * losses["sim"]
-        updater.step(losses["G"], "G", "F")
-        return losses
+            terms["sim"] = self.similarity(nce_ab, nce_ba, n)
+        # The objective of the reference code is halved, except for the feature and similarity terms.
+        g = Objective("G", terms, {"G_gan": 0.5 * c.lambda_gan, "nce_AB": 0.5 * c.lambda_nce,
+                                   "nce_BA": 0.5 * c.lambda_nce, "idt": 0.5 * c.lambda_idt, "sim": c.lambda_sim,
+                                   **c.feature_weights("_B", "_A")})
+        updater.step(g.total, "G", "F")
+        return logged(d, g)
 
     def patch_count(self, features: list[Tensor]) -> int:
         """--num-patches; SimDCL stacks the samples of all layers, so it takes at most as many as the

@@ -33,6 +33,7 @@ from pairless.data.images import LUMA
 from pairless.errors import PairlessError
 from pairless.fields import bounded
 from pairless.losses.ternary import ternary_discriminator_loss, ternary_generator_loss
+from pairless.losses.total import Objective, logged
 from pairless.losses.tv import total_variation
 from pairless.models.base import OptimizerGroup, TranslationModel, Updater, frozen
 from pairless.models.feature_losses import FeatureLossOptions, feature_losses
@@ -107,9 +108,9 @@ class DTNModel(TranslationModel):
         return losses
 
     def autoencoder_step(self, source: Tensor, updater: Updater) -> dict[str, Tensor]:
-        loss = F.l1_loss(self.decoder(self.f(source)).float(), source.float())
-        updater.step(loss, "AE")
-        return {"ae": loss}
+        ae = Objective("AE", {"ae": F.l1_loss(self.decoder(self.f(source)).float(), source.float())})
+        updater.step(ae.total, "AE")
+        return logged(ae)
 
     def transfer_step(self, batch: dict[str, Tensor], updater: Updater) -> dict[str, Tensor]:
         c = self.config
@@ -118,21 +119,20 @@ class DTNModel(TranslationModel):
         fake_from_source = self.g(code_source)
         fake_from_target = self.transfer(target)
 
-        loss_d = ternary_discriminator_loss(self.D(fake_from_source.detach()), self.D(fake_from_target.detach()),
-                                            self.D(target))
-        updater.step(loss_d, "D")
+        d = Objective("D", {"D": ternary_discriminator_loss(self.D(fake_from_source.detach()),
+                                                            self.D(fake_from_target.detach()), self.D(target))})
+        updater.step(d.total, "D")
 
         with frozen(self.D):
-            loss_gan = ternary_generator_loss(self.D(fake_from_source), self.D(fake_from_target))
+            terms = {"G_gan": ternary_generator_loss(self.D(fake_from_source), self.D(fake_from_target))}
             extra = feature_losses(c, self.D, target, fake_from_source)
         code_fake = self.f(to_channels(fake_from_source, self.channels_a))
-        loss_const = c.alpha * F.mse_loss(code_fake.float(), code_source.float())
-        loss_tid = c.beta * F.mse_loss(fake_from_target.float(), target.float())
-        loss_tv = c.gamma * total_variation(fake_from_source)
-        loss_g = loss_gan + loss_const + loss_tid + loss_tv + sum(extra.values())
-        updater.step(loss_g, "G")
-        return extra | {"D": loss_d, "G_gan": loss_gan, "const": loss_const, "tid": loss_tid, "tv": loss_tv,
-                        "G": loss_g}
+        terms["const"] = F.mse_loss(code_fake.float(), code_source.float())
+        terms["tid"] = F.mse_loss(fake_from_target.float(), target.float())
+        terms["tv"] = total_variation(fake_from_source)
+        g = Objective("G", terms | extra, {"const": c.alpha, "tid": c.beta, "tv": c.gamma, **c.feature_weights()})
+        updater.step(g.total, "G")
+        return logged(d, g)
 
     def transfer(self, images: Tensor) -> Tensor:
         """G = g o f for images of either domain (target images are converted to the source's channels)."""

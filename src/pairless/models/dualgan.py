@@ -20,7 +20,7 @@ from torch import Tensor
 from pairless.errors import PairlessError
 from pairless.fields import bounded
 from pairless.losses.reconstruction import cycle_loss
-from pairless.losses.total import total
+from pairless.losses.total import Objective, logged
 from pairless.losses.wasserstein import clip_weights, critic_loss, gradient_penalty, wasserstein_generator_loss
 from pairless.models.base import CycleTranslationModel, OptimizerGroup, Updater, frozen, resolved
 from pairless.models.feature_losses import FeatureLossOptions, feature_losses
@@ -96,30 +96,29 @@ class DualGANModel(CycleTranslationModel):
         self.check_size(real_a)
         fake_b, fake_a = self.G_AB(real_a), self.G_BA(real_b)
 
-        for _ in range(c.n_critic):
-            losses = self.critic_losses(real_a, real_b, fake_a.detach(), fake_b.detach())
-            updater.step(total(losses.values()), "D")
+        for _ in range(c.n_critic):  # the last critic step's losses are logged
+            d = self.critic_objective(real_a, real_b, fake_a.detach(), fake_b.detach())
+            updater.step(d.total, "D")
 
         with frozen(self.D_A, self.D_B):
-            loss_gan_ab = wasserstein_generator_loss(self.D_B(fake_b))
-            loss_gan_ba = wasserstein_generator_loss(self.D_A(fake_a))
+            terms = {"G_gan_AB": wasserstein_generator_loss(self.D_B(fake_b)),
+                     "G_gan_BA": wasserstein_generator_loss(self.D_A(fake_a))}
             extra = (feature_losses(c, self.D_B, real_b, fake_b, "_B")
                      | feature_losses(c, self.D_A, real_a, fake_a, "_A"))
-        loss_rec_a = c.lambda_a * cycle_loss(self.G_BA(fake_b), real_a)
-        loss_rec_b = c.lambda_b * cycle_loss(self.G_AB(fake_a), real_b)
-        loss_g = loss_gan_ab + loss_gan_ba + loss_rec_a + loss_rec_b + sum(extra.values())
-        updater.step(loss_g, "G")
-        return losses | extra | {"G_gan_AB": loss_gan_ab, "G_gan_BA": loss_gan_ba, "rec_A": loss_rec_a,
-                                 "rec_B": loss_rec_b, "G": loss_g}
+        terms["rec_A"] = cycle_loss(self.G_BA(fake_b), real_a)
+        terms["rec_B"] = cycle_loss(self.G_AB(fake_a), real_b)
+        g = Objective("G", terms | extra, {"rec_A": c.lambda_a, "rec_B": c.lambda_b,
+                                           **c.feature_weights("_B", "_A")})
+        updater.step(g.total, "G")
+        return logged(d, g)
 
-    def critic_losses(self, real_a: Tensor, real_b: Tensor, fake_a: Tensor, fake_b: Tensor) -> dict[str, Tensor]:
+    def critic_objective(self, real_a: Tensor, real_b: Tensor, fake_a: Tensor, fake_b: Tensor) -> Objective:
         c = self.config
-        losses = {"D_A": critic_loss(self.D_A(real_a), self.D_A(fake_a)),
-                  "D_B": critic_loss(self.D_B(real_b), self.D_B(fake_b))}
+        terms = {"D_A": critic_loss(self.D_A(real_a), self.D_A(fake_a)),
+                 "D_B": critic_loss(self.D_B(real_b), self.D_B(fake_b))}
         if c.gradient_penalty > 0:
-            losses["gp"] = c.gradient_penalty * (gradient_penalty(self.D_A, real_a, fake_a)
-                                                 + gradient_penalty(self.D_B, real_b, fake_b))
-        return losses
+            terms["gp"] = gradient_penalty(self.D_A, real_a, fake_a) + gradient_penalty(self.D_B, real_b, fake_b)
+        return Objective("D", terms, {"gp": c.gradient_penalty})
 
     def check_size(self, images: Tensor) -> None:
         if any(side % self.size_multiple for side in images.shape[-2:]):

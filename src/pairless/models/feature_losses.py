@@ -41,6 +41,11 @@ class FeatureLossOptions(Checked):
         if not self.mmd_bandwidths:
             raise PairlessError("--mmd-bandwidths needs at least one positive value")
 
+    def feature_weights(self, *suffixes: str) -> dict[str, float]:
+        """The declared weights of the terms `feature_losses` returns with these suffixes."""
+        return {f"{kind}{suffix}": weight for suffix in suffixes or ("",)
+                for kind, weight in (("mmd", self.loss_mmd), ("fm", self.loss_feature_matching))}
+
 
 class FeatureDiscriminator(Protocol):
     def features(self, images: Tensor) -> Sequence[Tensor]:
@@ -50,7 +55,8 @@ class FeatureDiscriminator(Protocol):
 
 def feature_losses(options: FeatureLossOptions, discriminator: FeatureDiscriminator, real: Tensor, fake: Tensor,
                    suffix: str = "") -> dict[str, Tensor]:
-    """The enabled terms, weighted, keyed `mmd{suffix}` / `fm{suffix}`; {} when both are off.
+    """The enabled terms, raw (their weights: `options.feature_weights`), keyed `mmd{suffix}` / `fm{suffix}`;
+    {} when both are off.
 
     Call it where the discriminator is frozen (the generator's update): real features carry no graph.
     """
@@ -62,9 +68,9 @@ def feature_losses(options: FeatureLossOptions, discriminator: FeatureDiscrimina
     losses = {}
     if options.loss_mmd:
         terms = [layer_mmd(r, f, options) for r, f in zip(real_features, fake_features, strict=True)]
-        losses[f"mmd{suffix}"] = options.loss_mmd * total(terms) / len(terms)
+        losses[f"mmd{suffix}"] = total(terms) / len(terms)
     if options.loss_feature_matching:
-        losses[f"fm{suffix}"] = options.loss_feature_matching * mean_feature_l1(real_features, fake_features)
+        losses[f"fm{suffix}"] = mean_feature_l1(real_features, fake_features)
     return losses
 
 

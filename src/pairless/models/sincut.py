@@ -25,6 +25,7 @@ from pairless.losses.adversarial import GanMode, discriminator_loss, generator_l
 from pairless.losses.patchnce import Negatives
 from pairless.losses.r1 import r1_penalty
 from pairless.losses.reconstruction import identity_loss
+from pairless.losses.total import Objective, logged
 from pairless.models.base import TranslationModel, Updater, frozen, resolved, same_channels_or_warn
 from pairless.models.contrastive import PatchNCEOptions, check_nce_layers
 from pairless.models.cut import CUTModel
@@ -104,38 +105,34 @@ class SinCUTModel(CUTModel):
         with_target = self.use_nce_idt or self.use_identity
         output, features = self.G(torch.cat([real_a, real_b]) if with_target else real_a, c.nce_layers)
         fake_b = output[:n]
-        losses = self.discriminator_step(real_b, fake_b.detach(), updater)
+        d = self.discriminator_step(real_b, fake_b.detach(), updater)
 
         with frozen(self.D):
-            losses["G_gan"] = c.lambda_gan * generator_loss(c.gan_mode, self.D(fake_b))
+            terms = {"G_gan": generator_loss(c.gan_mode, self.D(fake_b))}
             extra = feature_losses(c, self.D, real_b, fake_b)
-        losses["nce"] = self.patch_nce(fake_b, [f[:n] for f in features], flipped=False)
-        loss_nce_total = losses["nce"]
-        if self.use_nce_idt:
-            losses["nce_idt"] = self.patch_nce(output[n:], [f[n:] for f in features], flipped=False)
-            loss_nce_total = 0.5 * (losses["nce"] + losses["nce_idt"])
-        loss_g = losses["G_gan"] + c.lambda_nce * loss_nce_total + sum(extra.values())
-        losses |= extra
+        terms["nce"] = self.patch_nce(fake_b, [f[:n] for f in features], flipped=False)
+        if self.use_nce_idt:  # the two NCE terms share lambda_nce
+            terms["nce_idt"] = self.patch_nce(output[n:], [f[n:] for f in features], flipped=False)
+        terms |= extra
         if self.use_identity:
-            losses["idt"] = c.lambda_identity * identity_loss(output[n:], real_b)
-            loss_g = loss_g + losses["idt"]
-        updater.step(loss_g, "G")
-        losses["G"] = loss_g
-        return losses
+            terms["idt"] = identity_loss(output[n:], real_b)
+        nce_weight = 0.5 * c.lambda_nce if self.use_nce_idt else c.lambda_nce
+        g = Objective("G", terms, {"G_gan": c.lambda_gan, "nce": nce_weight, "nce_idt": nce_weight,
+                                   "idt": c.lambda_identity, **c.feature_weights()})
+        updater.step(g.total, "G")
+        return logged(d, g)
 
-    def discriminator_step(self, real_b: Tensor, fake_b: Tensor, updater: Updater) -> dict[str, Tensor]:
-        """Halved GAN loss plus the R1 penalty on the real crops; returns {"D": total, "D_R1": penalty}."""
+    def discriminator_step(self, real_b: Tensor, fake_b: Tensor, updater: Updater) -> Objective:
+        """The GAN loss (weight 1/2) plus the R1 penalty on the real crops (weight lambda_r1 / 2)."""
         c = self.config
         real_b = real_b.detach().requires_grad_(c.lambda_r1 > 0)
         real_scores = self.D(real_b)
-        loss_d = 0.5 * discriminator_loss(c.gan_mode, real_scores, self.D(fake_b))
-        losses = {}
+        terms = {"D": discriminator_loss(c.gan_mode, real_scores, self.D(fake_b))}
         if c.lambda_r1 > 0:
-            losses["D_R1"] = 0.5 * c.lambda_r1 * r1_penalty(real_scores, real_b)
-            loss_d = loss_d + losses["D_R1"]
-        updater.step(loss_d, "D")
-        losses["D"] = loss_d
-        return losses
+            terms["D_R1"] = r1_penalty(real_scores, real_b)
+        d = Objective("D", terms, {"D": 0.5, "D_R1": 0.5 * c.lambda_r1})
+        updater.step(d.total, "D")
+        return d
 
 
 register("sincut", SinCUTModel, SinCUTConfig,

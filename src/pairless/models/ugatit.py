@@ -38,6 +38,7 @@ from pairless.errors import PairlessError
 from pairless.fields import bounded
 from pairless.losses.adversarial import discriminator_loss, generator_loss
 from pairless.losses.reconstruction import cycle_loss, identity_loss
+from pairless.losses.total import Objective, logged
 from pairless.models.base import OptimizerGroup, TranslationModel, Updater, frozen, resolved
 from pairless.models.options import NetworkOptions
 from pairless.models.registry import register
@@ -136,23 +137,23 @@ class UGATITModel(TranslationModel):
         fake_b, idt_b = out_ab.output.split(n)
         fake_a, idt_a = out_ba.output.split(n)
 
-        loss_d_a = self.discriminator_loss("A", real_a, fake_a.detach())
-        loss_d_b = self.discriminator_loss("B", real_b, fake_b.detach())
-        updater.step(c.lambda_gan * (loss_d_a + loss_d_b), "D")
+        d = Objective("D", {"D_A": self.discriminator_loss("A", real_a, fake_a.detach()),
+                            "D_B": self.discriminator_loss("B", real_b, fake_b.detach())},
+                      {"D_A": c.lambda_gan, "D_B": c.lambda_gan})
+        updater.step(d.total, "D")
 
         rec_a, rec_b = self.G_BA(fake_b).output, self.G_AB(fake_a).output
         with frozen(self.D_global_A, self.D_local_A, self.D_global_B, self.D_local_B):
             gan_ab, gan_ba = self.generator_adversarial("B", fake_b), self.generator_adversarial("A", fake_a)
-        losses = {
-            "D_A": loss_d_a, "D_B": loss_d_b, "G_gan_AB": gan_ab, "G_gan_BA": gan_ba,
+        g = Objective("G", {
+            "G_gan_AB": gan_ab, "G_gan_BA": gan_ba,
             "cycle": cycle_loss(rec_a, real_a) + cycle_loss(rec_b, real_b),
             "idt": identity_loss(idt_b, real_b) + identity_loss(idt_a, real_a),
             "cam": source_domain_loss(out_ab.cam_logits, n) + source_domain_loss(out_ba.cam_logits, n),
-        }
-        losses["G"] = (c.lambda_gan * (gan_ab + gan_ba) + c.lambda_cycle * losses["cycle"]
-                       + c.lambda_idt * losses["idt"] + c.lambda_cam * losses["cam"])
-        updater.step(losses["G"], "G")
-        return losses
+        }, {"G_gan_AB": c.lambda_gan, "G_gan_BA": c.lambda_gan, "cycle": c.lambda_cycle, "idt": c.lambda_idt,
+            "cam": c.lambda_cam})
+        updater.step(g.total, "G")
+        return logged(d, g)
 
     def discriminators(self, domain: str) -> tuple[UGATITDiscriminator, UGATITDiscriminator]:
         return getattr(self, f"D_global_{domain}"), getattr(self, f"D_local_{domain}")
