@@ -42,22 +42,20 @@ class Bounds:
                 and (self.at_most is None or value <= self.at_most) and (self.below is None or value < self.below))
 
     def describe(self) -> str:
+        """The range in words: "1 or 3", "in [0, 1)", "positive", "0 or more", "at least 2", "below 1"."""
         if self.choices is not None:
             return " or ".join(map(str, sorted(self.choices)))
-        low = "" if self.at_least is None and self.above is None else (
+        low = None if self.at_least is None and self.above is None else (
             f"[{self.at_least:g}" if self.at_least is not None else f"({self.above:g}")
-        high = "" if self.at_most is None and self.below is None else (
+        high = None if self.at_most is None and self.below is None else (
             f"{self.at_most:g}]" if self.at_most is not None else f"{self.below:g})")
         if low and high:
             return f"in {low}, {high}"
-        if self.above == 0 and not high:
-            return "positive"
-        if self.at_least == 0 and not high:
-            return "0 or more"
-        if self.at_least is not None and not high:
-            return f"at least {self.at_least:g}"
-        return f"above {self.above:g}" if low else (f"at most {self.at_most:g}" if self.at_most is not None
-                                                      else f"below {self.below:g}")
+        if high:
+            return f"at most {self.at_most:g}" if self.at_most is not None else f"below {self.below:g}"
+        if self.above is not None:
+            return "positive" if self.above == 0 else f"above {self.above:g}"
+        return "0 or more" if self.at_least == 0 else f"at least {self.at_least:g}"
 
 
 def bounded(default: Any, *, at_least: float | None = None, above: float | None = None,
