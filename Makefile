@@ -1,11 +1,11 @@
-# Two entry points: `make demo` (train on built-in data) and `make test` (the whole suite).
+# Entry points: `make demo` (train on built-in data), `make test` (the whole suite), `make lint` (ruff, mypy).
 # Both create .venv on first use and install pairless into it.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 TORCH := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: demo test install browser clean
+.PHONY: demo test lint install browser clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,11 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(PY) -m pytest
+
+# ruff and mypy as configured in pyproject.toml.
+lint: $(VENV)/.installed
+	$(PY) -m ruff check src tests benchmarks
+	$(PY) -m mypy
 
 # Debian's chromium, which the web app's browser test drives (tests/test_serve.py); a no-op once installed.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)

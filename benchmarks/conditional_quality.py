@@ -16,12 +16,12 @@ from pathlib import Path
 
 import torch
 
+from pairless.checkpoint import read_weights
 from pairless.data.labelled import LabelledImages
 from pairless.devices import resolve_device
 from pairless.errors import PairlessError
 from pairless.eval.conditional import generate_per_class, predict, score_images, train_classifier
 from pairless.generate import load_generator
-from pairless.train.checkpoint import read_weights
 
 
 def real_split(data_cfg, holdout: float, device) -> tuple[dict[str, torch.Tensor], int]:
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> str:
         scores = score_images(classifier, real["heldout"], real["heldout_label"], reference, num_classes)
         rows.append({"model": "real held-out images", "run": "-", "step": "-", "accuracy": scores.accuracy,
                      "worst": scores.worst_class, "fid": scores.classifier_fid})
-    for run, cfg in zip(args.runs, configs):
+    for run, cfg in zip(args.runs, configs, strict=True):
         model, step = load_generator(run, str(device))
         images, labels = generate_per_class(model, args.per_class, seed=args.seed)
         scores = score_images(classifier, images, labels, reference, num_classes)

@@ -19,9 +19,9 @@ import time
 
 import torch
 
+from pairless.checkpoint import build_model
 from pairless.config import RunConfig
 from pairless.devices import resolve_device
-from pairless.train.checkpoint import build_model
 from pairless.train.loop import autocast
 from pairless.train.optim import Optimizers
 

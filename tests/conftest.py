@@ -1,7 +1,9 @@
-"""Shared fixtures: tiny image folders, small configs, and the real-data location."""
+"""Shared fixtures and helpers: tiny image folders, small configs, random Inception weights, the real-data
+location, and the train-stop-resume check of the classic translators."""
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -9,8 +11,13 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from torch_fidelity import feature_extractor_inceptionv3 as inception_module
 
+from pairless.checkpoint import load_model, read_weights, save_checkpoint
 from pairless.config import RunConfig
+from pairless.eval.features import INCEPTION_FILE
+from pairless.train.loop import train
+from pairless.translator import Translator
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
@@ -94,3 +101,64 @@ def shared_data() -> Path:
     if os.environ.get("PAIRLESS_REQUIRE_SHARED") == "1":
         pytest.fail(f"PAIRLESS_REQUIRE_SHARED=1 but {SHARED_DATA} is missing")
     pytest.skip(f"real data not available at {SHARED_DATA}")
+
+
+# Class-conditional GANs: tiny DCGAN backbones on 20 x 24 px class folders.
+TINY_CONDITIONAL = {"model.backbone": "dcgan", "model.width": 4, "model.embed_dim": 8, "model.holdout": 0.25,
+        "train.batch_size": 4, "train.steps": 3, "train.log_every": 1, "train.sample_every": 3,
+        "train.save_every": 100, "data.workers": 0, "train.device": "cpu"}
+
+
+def tiny_conditional(method, root, **overrides):
+    return RunConfig.defaults(method).override({"data.root": str(root), **TINY_CONDITIONAL, **overrides})
+
+
+def write_random_inception_weights(path):
+    """A randomly initialised network of the right architecture, saved as torch-fidelity loads it."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(inception_module, "load_state_dict_from_url", lambda *args, **kwargs: {})
+        patch.setattr(inception_module.FeatureExtractorInceptionV3, "load_state_dict",
+                      lambda self, state, strict=True: None)
+        torch.manual_seed(0)
+        net = inception_module.FeatureExtractorInceptionV3("inception-v3-compat", ["2048"], verbose=False)
+    torch.save(net.state_dict(), path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def inception_weights(tmp_path_factory):
+    return write_random_inception_weights(tmp_path_factory.mktemp("inception") / INCEPTION_FILE)
+
+
+def train_resume_and_check(method: str, data_root, tmp_path, overrides: dict, fixed: frozenset[str] = frozenset()):
+    """Train 4 steps straight and as 1 + resumed 3; check finite losses, exact resume, every trainable
+    weight (except `fixed` prefixes) changing after step 1, checkpoint round trip and translation."""
+    cfg = tiny_config(method, data_root, **{"train.steps": 4, "train.save_every": 100, **overrides})
+    train(cfg, tmp_path / "straight", quiet=True)
+    train(cfg, tmp_path / "resumed", quiet=True, stop_at=1)
+    after_one, _, _ = read_weights(tmp_path / "resumed")
+    result = train(cfg, tmp_path / "resumed", resume=True, quiet=True)
+    assert result.step == 4 and result.losses
+    assert all(math.isfinite(v) for v in result.losses.values()), result.losses
+
+    straight, _, _ = read_weights(tmp_path / "straight")
+    resumed, _, _ = read_weights(tmp_path / "resumed")
+    assert straight.keys() == resumed.keys()
+    assert all(torch.equal(straight[k], resumed[k]) for k in straight), "resume is not exact"
+
+    model, run_cfg, step = load_model(tmp_path / "resumed")
+    unchanged = {name for name, p in model.named_parameters()
+                 if torch.equal(resumed[name], after_one[name]) and not name.startswith(tuple(fixed))}
+    assert not unchanged, unchanged
+
+    save_checkpoint(tmp_path / "copy", model, run_cfg, step, {}, keep_last=0)
+    again, _, _ = load_model(tmp_path / "copy")
+    x = torch.rand(2, model.input_channels("AtoB"), 32, 32) * 2 - 1
+    with torch.no_grad():
+        assert torch.equal(model.translate(x), again.translate(x))
+
+    translator = Translator.load(tmp_path / "resumed", device="cpu")
+    for direction in translator.directions:
+        out = translator.translate(torch.rand(3, 37, 29), direction=direction)
+        assert out.shape == (3, 37, 29) and 0 <= out.min() and out.max() <= 1
+    return result, model

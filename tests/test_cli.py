@@ -208,3 +208,18 @@ def test_models_shows_the_recipe_and_presets(capsys):
 def test_an_unknown_preset_is_a_one_line_error(synth, tmp_path):
     assert_user_error(run("train", "--model", "cut", "--data", synth, "--out", tmp_path / "r", "--preset",
                           "paper-text", check=False), "unknown --preset 'paper-text' for cut")
+
+
+def test_one_option_parser_for_values_switches_and_negations():
+    from pairless.cli import parse_options
+    from pairless.errors import PairlessError
+
+    switches = {"flip", "nce_idt"}.__contains__
+    assert parse_options(["--lr", "0.1", "--size=64", "--flip", "--no-nce_idt", "--width", "8"], switches) == {
+        "lr": "0.1", "size": "64", "flip": "true", "nce_idt": "false", "width": "8"}
+    with pytest.raises(PairlessError, match="needs a value"):
+        parse_options(["--lr"], switches)
+    with pytest.raises(PairlessError, match="only applies to on/off options"):
+        parse_options(["--no-lr"], switches)
+    with pytest.raises(PairlessError, match="unexpected argument 'x'"):
+        parse_options(["x"], switches)

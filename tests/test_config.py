@@ -103,3 +103,39 @@ def test_an_unknown_preset_names_the_available_ones():
 def test_dualgan_unet_reaches_one_pixel_at_the_crop(size, depth):
     assert RunConfig.defaults("dualgan").override({"size": size}).resolved().model.depth == depth
     assert RunConfig.defaults("dualgan").override({"size": size, "depth": 3}).resolved().model.depth == 3
+
+
+def test_a_run_starts_from_the_method_or_the_config_file_then_the_preset(tmp_path):
+    cfg, run_dir = RunConfig.for_run("cut", None, None, None, tmp_path / "run")
+    assert cfg == RunConfig.defaults("cut") and run_dir == tmp_path / "run"
+    RunConfig.defaults("cut").override({"train.lr": 1e-3}).save(tmp_path / "c.yaml")
+    from_file, _ = RunConfig.for_run(None, tmp_path / "c.yaml", None, None, tmp_path / "run")
+    assert from_file.method == "cut" and from_file.train.lr == 1e-3
+    switched, _ = RunConfig.for_run("fastcut", tmp_path / "c.yaml", None, None, tmp_path / "run")
+    assert switched.method == "fastcut" and switched.train.lr == 1e-3
+    with_preset, _ = RunConfig.for_run("dclgan", None, "paper-text", None, tmp_path)
+    assert with_preset == RunConfig.defaults("dclgan", "paper-text") != RunConfig.defaults("dclgan")
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    ({"model": None}, "--model is required"), ({"out": None}, "--out is required"),
+    ({"resume": "run", "config": "c.yaml"}, "drop --config"), ({"resume": "run", "out": None}, "config.yaml not found"),
+])
+def test_the_run_options_that_cannot_go_together_are_named(tmp_path, args, message):
+    given = {"model": "cut", "config": None, "preset": None, "resume": None, "out": tmp_path / "run", **args}
+    given = {k: tmp_path / v if isinstance(v, str) and k in ("resume", "config") else v for k, v in given.items()}
+    with pytest.raises(PairlessError, match=message):
+        RunConfig.for_run(given["model"], given["config"], given["preset"], given["resume"], given["out"])
+
+
+def test_command_line_options_map_to_fields_through_the_aliases():
+    cfg = RunConfig.defaults("cut")
+    assert cfg.option_overrides({"data": "d", "channels": 1, "epochs": 5, "lambda-nce": 2}) == {
+        "data.root": "d", "data.channels_a": 1, "data.channels_b": 1, "train.epochs": 5, "model.lambda_nce": 2,
+        "train.steps": "none"}
+    assert cfg.option_overrides({"steps": 3}) == {"train.steps": 3}
+    assert cfg.option_overrides({"steps": 3, "epochs": 5})["train.steps"] == 3
+    with pytest.raises(PairlessError, match="model options cannot change"):
+        cfg.with_run_overrides({"model.width": 8}, resuming=True)
+    with pytest.raises(PairlessError, match="--data is required"):
+        cfg.with_run_overrides({"train.lr": 1e-3}, resuming=False)

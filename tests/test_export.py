@@ -12,9 +12,9 @@ import torch
 from PIL import Image
 
 import pairless
+from pairless.checkpoint import build_model, save_checkpoint
 from pairless.errors import PairlessError
 from pairless.export import export_model
-from pairless.train.checkpoint import build_model, save_checkpoint
 from tests.conftest import tiny_config
 
 ort = pytest.importorskip("onnxruntime")

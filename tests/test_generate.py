@@ -3,12 +3,12 @@
 import pytest
 import torch
 
+from pairless.checkpoint import build_model, save_checkpoint
 from pairless.cli import main
 from pairless.config import RunConfig
 from pairless.data.images import read_image
 from pairless.errors import PairlessError
 from pairless.generate import class_grid, generate_class, load_generator, write_class_images
-from pairless.train.checkpoint import build_model, save_checkpoint
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -152,7 +152,7 @@ def test_concurrent_requests_get_their_own_results(translator, tmp_path, monkeyp
 
     with server_thread(translator) as url, ThreadPoolExecutor(max_workers=6) as pool:
         outputs = list(pool.map(request, range(6)))
-    for output, reference in zip(outputs, expected):
+    for output, reference in zip(outputs, expected, strict=True):
         assert output.shape == reference.shape and np.abs(output - reference).max() <= 1
     assert list(tmp_path.iterdir()) == []  # the server wrote nothing into its working folder
 
@@ -245,8 +245,8 @@ def test_page_in_a_real_browser(checkpoint, tmp_path):
 
 def test_attention_maps_for_models_that_have_them(tmp_path):
     """U-GAT-IT's generator exposes `translate_with_attention`; the page then offers its heat-map."""
+    from pairless.checkpoint import build_model
     from pairless.models.registry import method_names
-    from pairless.train.checkpoint import build_model
     from pairless.translator import Translator
 
     if "ugatit-light" not in method_names():

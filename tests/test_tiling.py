@@ -3,15 +3,16 @@
 import math
 import subprocess
 import sys
+from itertools import pairwise
 
 import pytest
 import torch
 from PIL import Image
 
+from pairless.checkpoint import build_model
 from pairless.data.transforms import pad_to_multiple
 from pairless.errors import PairlessError
 from pairless.tiling import GridMeans, blend_ramp, check_tiling, spans, tile_starts
-from pairless.train.checkpoint import build_model
 from pairless.translator import Translator
 from tests.conftest import tiny_config
 
@@ -56,7 +57,7 @@ def test_tiles_cover_the_image_on_the_grid_with_enough_overlap(size, tile, overl
     assert all(p.start % multiple == 0 for p in parts)
     assert all(p.end - p.start == tile for p in parts[:-1])
     assert tile <= parts[-1].end - parts[-1].start < tile + multiple
-    assert all(a.end - b.start >= overlap for a, b in zip(parts, parts[1:]))
+    assert all(a.end - b.start >= overlap for a, b in pairwise(parts))
     assert [p.core_start for p in parts[1:]] == [p.core_end for p in parts[:-1]]  # the cores partition the axis
     assert all(p.start <= p.core_start < p.core_end <= p.end for p in parts)
     assert tile_starts(size, tile, overlap, multiple) == [p.start for p in parts]
@@ -124,7 +125,7 @@ def test_pil_input_and_gray_output_tile_too(tmp_path):
 
 
 def test_cli_translate_with_tiles(tmp_path, translator):
-    from pairless.train.checkpoint import save_checkpoint
+    from pairless.checkpoint import save_checkpoint
 
     checkpoint = save_checkpoint(tmp_path / "run", translator.model, translator.config, 0, {}, keep_last=0)
     Image.new("RGB", (80, 60), (120, 40, 200)).save(tmp_path / "big.png")

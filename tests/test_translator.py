@@ -3,8 +3,8 @@ import torch
 from PIL import Image
 
 import pairless
+from pairless.checkpoint import build_model, save_checkpoint
 from pairless.errors import PairlessError
-from pairless.train.checkpoint import build_model, save_checkpoint
 from pairless.translator import translate_paths
 from tests.conftest import tiny_config, write_images
 

@@ -27,7 +27,7 @@ OVERLAY_OPACITY = 0.5
 
 
 def check_attention(translator: Translator) -> None:
-    if not hasattr(translator.model, "translate_with_attention"):
+    if not translator.model.has_attention_maps:
         raise PairlessError(f"--attention: the '{translator.config.method}' model has no attention maps "
                             "(U-GAT-IT models have them)")
 
@@ -47,7 +47,7 @@ def attention_maps(translator: Translator, batch: Tensor, direction: str = "AtoB
         height, width = part.shape[-2:]
         padded = translator.pad(part)
         heatmap = model.translate_with_attention(padded * 2 - 1, direction).heatmap
-        return enlarge_heatmap(heatmap, padded.shape[-2:])[..., :height, :width]
+        return enlarge_heatmap(heatmap, (padded.shape[-2], padded.shape[-1]))[..., :height, :width]
 
     if tile is None:
         return normalise_per_image(raw_heatmap(batch))

@@ -11,22 +11,23 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
+from pairless.checkpoint import WEIGHTS
 from pairless.config import RunConfig
 from pairless.data.synthetic import make_synthetic_dataset
-from pairless.errors import PairlessError
 from pairless.devices import resolve_device
+from pairless.errors import PairlessError
 from pairless.eval.domain import LocalFeatures, domain_classifier_for
 from pairless.eval.evaluate import COLLAPSE_THRESHOLD, SplitFolders, distribution_scores, split_folders
 from pairless.eval.imageset import folder_paths, load_image_set
 from pairless.eval.paired import score_folders
-from pairless.train.checkpoint import WEIGHTS
 from pairless.train.loop import train
 from pairless.translator import Translator, translate_paths
 
-COLUMNS = ("task", "model", "seed", "steps", "l1", "psnr", "ssim", "fid_local", "kid_local", "domain_score", "diversity",
-           "mode_collapse", "it_per_s")
+COLUMNS = ("task", "model", "seed", "steps", "l1", "psnr", "ssim", "fid_local", "kid_local", "domain_score",
+           "diversity", "mode_collapse", "it_per_s")
 
 
 def bench_config(model: str, data_dir: Path, steps: int, size: int, width: int, device: str,
@@ -48,6 +49,12 @@ def has_option(cfg: RunConfig, key: str) -> bool:
         return True
     except PairlessError:
         return False
+
+
+def is_switch_in_any(models: list[str], option: str) -> bool:
+    """Whether `option` is on/off in one of the models' configs (then `--option` needs no value)."""
+    configs = [RunConfig.defaults(model) for model in models]
+    return any(has_option(cfg, option) and cfg.is_switch(option) for cfg in configs)
 
 
 def check_options(models: list[str], options: dict[str, str]) -> None:
@@ -92,8 +99,8 @@ def last_rate(run_dir: Path) -> float:
 
 def run_bench(tasks: list[str], models: list[str], steps: int, out: str | Path, size: int = 64,
               width: int = 16, count: int = 500, seed: int = 0, device: str = "auto",
-              options: dict[str, str] | None = None, log=print, data: list[Path] = (),
-              seeds: list[int] = (0,)) -> list[dict]:
+              options: dict[str, str] | None = None, log=print, data: Sequence[Path] = (),
+              seeds: Sequence[int] = (0,)) -> list[dict]:
     """Rows of the table for the built-in `tasks` and then the `data` folders (named by their folder):
     one per model and training seed in `seeds` (`seed` is the seed of the generated task data)."""
     out = Path(out)
@@ -177,7 +184,8 @@ def seeds_table(rows: list[dict]) -> str:
     if all(len(runs) < 2 for runs in groups.values()):
         return ""
     lines = ["", "Over training seeds: mean (worst seed)", "",
-             "| task | model | seeds | L1 ↓ | domain score ↑ | diversity | collapsed |", "|---|---|---|---|---|---|---|"]
+             "| task | model | seeds | L1 ↓ | domain score ↑ | diversity | collapsed |",
+             "|---|---|---|---|---|---|---|"]
     for (task, model), runs in groups.items():
         l1 = [r["l1"] for r in runs if r["l1"] is not None]
         l1_text = f"{sum(l1) / len(l1):.4f} ({max(l1):.4f})" if l1 else "–"

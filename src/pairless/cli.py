@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import sys
 import warnings
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Optional
 
 import typer
 from typer.exceptions import TyperException
@@ -21,6 +23,11 @@ data_app = typer.Typer(no_args_is_help=True, help="Data sets: built-in synthetic
 app.add_typer(data_app, name="data")
 
 EXTRA_ARGS = {"allow_extra_args": True, "ignore_unknown_options": True}
+Checkpoint = Annotated[Path, typer.Argument(help="A .safetensors checkpoint or a run folder.")]
+Device = Annotated[str, typer.Option(help="auto, cpu, cuda, mps.")]
+Direction = Annotated[str, typer.Option(help="AtoB or BtoA.")]
+RUN_CONTROL = frozenset({"model", "out", "resume", "config", "preset", "stop_at", "quiet"})
+"""`pairless train` options that choose the run rather than set a config field."""
 
 
 @data_app.command("synth")
@@ -44,9 +51,10 @@ def data_synth(
     typer.echo(f"wrote the '{task}' data set to {path}")
 
 
-def parse_extra_options(args: list[str], cfg) -> dict[str, Any]:
-    """`--lambda-nce 2`, `--lambda-nce=2`, `--no-flip`, `--flip` -> {config key: value} for `cfg`."""
-    overrides: dict[str, Any] = {}
+def parse_options(args: list[str], is_switch: Callable[[str], bool]) -> dict[str, str]:
+    """`--name value`, `--name=value`, `--name` / `--no-name` (for names `is_switch` calls on/off)
+    -> {name: value as given}."""
+    options: dict[str, str] = {}
     i = 0
     while i < len(args):
         token = args[i]
@@ -54,22 +62,19 @@ def parse_extra_options(args: list[str], cfg) -> dict[str, Any]:
             raise PairlessError(f"unexpected argument '{token}'")
         name, _, value = token[2:].partition("=")
         negated = name.startswith("no-") and not value
-        if negated:
-            section, field = cfg.locate(name[3:])
-        else:
-            section, field = cfg.locate(name)
-        if cfg.is_switch(section, field) and not value:
+        name = name[3:] if negated else name
+        if is_switch(name) and not value:
             value = "false" if negated else "true"
         elif negated:
-            raise PairlessError(f"--{name}: '--no-' only applies to on/off options")
+            raise PairlessError(f"--no-{name}: '--no-' only applies to on/off options")
         elif not value:
             if i + 1 >= len(args):
                 raise PairlessError(f"option --{name} needs a value")
             i += 1
             value = args[i]
-        overrides[f"{section}.{field}"] = value
+        options[name] = value
         i += 1
-    return overrides
+    return options
 
 
 @app.command(context_settings=EXTRA_ARGS)
@@ -103,44 +108,10 @@ def train(
     from pairless.config import RunConfig
     from pairless.train.loop import train as run_training
 
-    explicit = {"data.root": data, "data.data_a": data_a, "data.data_b": data_b,
-                "train.steps": steps, "train.epochs": epochs, "data.size": size,
-                "model.width": width, "train.batch_size": batch_size, "train.device": device,
-                "train.precision": precision, "train.seed": seed,
-                "data.channels_a": channels, "data.channels_b": channels}
-    if epochs is not None and steps is None:
-        explicit["train.steps"] = "none"
-    if resume is not None:
-        if config is not None or out is not None or preset is not None:
-            raise PairlessError("--resume continues a run folder as it is; drop --config / --out / --preset")
-        cfg = RunConfig.load(resume / "config.yaml") if (resume / "config.yaml").is_file() else None
-        if cfg is None:
-            raise PairlessError(f"cannot resume: {resume / 'config.yaml'} not found")
-        if model is not None and model != cfg.method:
-            raise PairlessError(f"--model {model} differs from the run's model {cfg.method}")
-        run_dir = resume
-    else:
-        if config is not None:
-            cfg = RunConfig.load(config)
-            if model is not None and model != cfg.method:
-                cfg = RunConfig.from_dict({**cfg.to_dict(), "method": model})
-        elif model is not None:
-            cfg = RunConfig.defaults(model)
-        else:
-            raise PairlessError("--model is required (e.g. --model cut); `pairless models` lists them")
-        if preset is not None:
-            cfg = cfg.with_preset(preset)
-        if out is None:
-            raise PairlessError("--out is required: the run folder to create (e.g. --out runs/h2z)")
-        run_dir = out
-    overrides = {k: v for k, v in explicit.items() if v is not None}
-    overrides |= parse_extra_options(list(ctx.args), cfg)
-    if resume is not None and any(k.startswith("model.") for k in overrides):
-        raise PairlessError("model options cannot change when resuming (the weights depend on them)")
-    cfg = cfg.override(overrides)
-    if not cfg.data.root and not cfg.data.data_a:
-        raise PairlessError("--data is required: a folder holding trainA/ and trainB/ (or, for single-image "
-                            "training, --data-a and --data-b)")
+    cfg, run_dir = RunConfig.for_run(model, config, preset, resume, out)
+    given = {name: value for name, value in ctx.params.items() if name not in RUN_CONTROL and value is not None}
+    options = given | parse_options(list(ctx.args), cfg.is_switch)
+    cfg = cfg.with_run_overrides(cfg.option_overrides(options), resuming=resume is not None)
     result = run_training(cfg, run_dir, resume=resume is not None, quiet=quiet, stop_at=stop_at)
     if result.interrupted:
         raise typer.Exit(128 + result.stop_signal)  # the shell's code for a process ended by that signal
@@ -151,14 +122,14 @@ def train(
 
 @app.command()
 def translate(
-    checkpoint: Annotated[Path, typer.Argument(help="A .safetensors checkpoint or a run folder.")],
+    checkpoint: Checkpoint,
     inputs: Annotated[list[Path], typer.Argument(help="Image files and/or folders (recursive).")],
     out: Annotated[Path, typer.Option(help="Output folder (the input folder structure is kept).")],
-    direction: Annotated[str, typer.Option(help="AtoB or BtoA.")] = "AtoB",
+    direction: Direction = "AtoB",
     batch_size: Annotated[int, typer.Option(help="Images per forward pass (same-size images).")] = 1,
     format: Annotated[str, typer.Option(help="png, jpg, webp or tif.")] = "png",
     quality: Annotated[int, typer.Option(help="JPEG/WebP quality.")] = 95,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda, mps.")] = "auto",
+    device: Device = "auto",
     attention: Annotated[bool, typer.Option(
         help="Also write the generator's attention heat-maps over the inputs into OUT/attention (U-GAT-IT).")] = False,
     tile: Annotated[Optional[int], typer.Option(
@@ -190,9 +161,10 @@ def generate(
     out: Annotated[Path, typer.Option(help="Output folder: OUT/<class>/<index>.png (and OUT/grid.png).")],
     class_: Annotated[Optional[int], typer.Option("--class", help="Class index (default: every class).")] = None,
     count: Annotated[int, typer.Option(help="Images per class.")] = 16,
-    grid: Annotated[bool, typer.Option(help="Also write OUT/grid.png: one row per class, up to 16 samples each.")] = False,
+    grid: Annotated[bool, typer.Option(
+        help="Also write OUT/grid.png: one row per class, up to 16 samples each.")] = False,
     seed: Annotated[int, typer.Option(help="Same seed, same images.")] = 0,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda, mps.")] = "auto",
+    device: Device = "auto",
 ) -> None:
     """Generate images of a class (or of every class) with a class-conditional model."""
     from pairless.data.images import save_image
@@ -209,10 +181,10 @@ def generate(
 
 @app.command()
 def evaluate(
-    checkpoint: Annotated[Path, typer.Argument(help="A .safetensors checkpoint or a run folder.")],
+    checkpoint: Checkpoint,
     data: Annotated[Path, typer.Option(help="Data set folder (testA/, testB/, optional testA_gt/).")],
     split: Annotated[str, typer.Option(help="Which split's folders to use (test -> testA/testB).")] = "test",
-    direction: Annotated[str, typer.Option(help="AtoB or BtoA.")] = "AtoB",
+    direction: Direction = "AtoB",
     features: Annotated[str, typer.Option(
         help="FID/KID feature space: inception (papers' protocol, downloads once) or local (offline).")] = "inception",
     inception_weights: Annotated[Optional[Path], typer.Option(
@@ -223,14 +195,14 @@ def evaluate(
         help="Training iterations of the domain classifier, when it is not cached yet.")] = None,
     out: Annotated[Optional[Path], typer.Option(
         help="Folder for translated images and eval.json (default RUN/eval/CHECKPOINT_SPLIT_DIRECTION).")] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda, mps.")] = "auto",
+    device: Device = "auto",
 ) -> None:
     """Translate a test split and measure it: FID/KID, FID-local, domain score, diversity, L1/PSNR/SSIM."""
     from rich.console import Console
     from rich.table import Table
 
+    from pairless.checkpoint import resolve_checkpoint
     from pairless.eval.evaluate import EvalSettings, evaluate_checkpoint, metric_rows
-    from pairless.train.checkpoint import resolve_checkpoint
 
     settings = EvalSettings(split, direction, features, str(inception_weights) if inception_weights else None,
                             size, limit, classifier_steps)
@@ -262,7 +234,7 @@ def report(
 
 @app.command()
 def export(
-    checkpoint: Annotated[Path, typer.Argument(help="A .safetensors checkpoint or a run folder.")],
+    checkpoint: Checkpoint,
     out: Annotated[Path, typer.Option(help="File to write (e.g. model.onnx or model.pt).")],
     format: Annotated[str, typer.Option(help="onnx or torchscript.")] = "onnx",
     direction: Annotated[str, typer.Option(help="AtoB or BtoA (one direction per file).")] = "AtoB",
@@ -276,10 +248,10 @@ def export(
 
 @app.command()
 def serve(
-    checkpoint: Annotated[Path, typer.Argument(help="A .safetensors checkpoint or a run folder.")],
+    checkpoint: Checkpoint,
     host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0: the whole network).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 7860,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda, mps.")] = "auto",
+    device: Device = "auto",
     max_upload_mb: Annotated[float, typer.Option(help="Largest accepted image file, in MB.")] = 20,
     max_pixels: Annotated[int, typer.Option(help="Largest accepted image, in megapixels.")] = 16,
     tile: Annotated[Optional[int], typer.Option(help="Translate larger images in blended tiles.")] = None,
@@ -298,7 +270,7 @@ def serve(
 def demo(
     out: Annotated[Path, typer.Option(help="Where the demo writes its data and run.")] = Path("runs/demo"),
     steps: Annotated[Optional[int], typer.Option(help="Training iterations (default: the demo budget).")] = None,
-    device: Annotated[str, typer.Option()] = "auto",
+    device: Device = "auto",
 ) -> None:
     """Generate a synthetic task, train CUT on it, translate its test set and score the result."""
     from pairless.demo import run_demo
@@ -319,13 +291,13 @@ def bench(
     count: Annotated[int, typer.Option(help="Training images per domain.")] = 500,
     seed: Annotated[int, typer.Option(help="Seed of the generated task data.")] = 0,
     seeds: Annotated[str, typer.Option(help="Comma-separated training seeds: one run per model and seed.")] = "0",
-    device: Annotated[str, typer.Option()] = "auto",
+    device: Device = "auto",
     data: Annotated[Optional[list[Path]], typer.Option(
         help="Also a data set folder (trainA/trainB/testA/testB), e.g. horse2zebra; repeatable.")] = None,
 ) -> None:
     """Train every method on every task and data set at the same budget; write bench.md and bench.csv.
     Extra --name value options apply to the methods that have them."""
-    from pairless.bench import run_bench
+    from pairless.bench import is_switch_in_any, run_bench
     from pairless.data.synthetic import TASKS
 
     if tasks is None:
@@ -334,7 +306,7 @@ def bench(
     for task in task_list:
         if task not in TASKS:
             raise PairlessError(f"unknown task '{task}' in --tasks; choose from {', '.join(TASKS)}")
-    options = _raw_options(list(ctx.args))
+    options = parse_options(list(ctx.args), partial(is_switch_in_any, model_list))
     run_bench(task_list, model_list, steps, out, size, width, count, seed, device, options, data=data or [],
               seeds=_seeds(seeds))
     typer.echo((out / "bench.md").read_text(), nl=False)
@@ -350,26 +322,6 @@ def _seeds(text: str) -> list[int]:
 
 def _split(text: str) -> list[str]:
     return [item.strip() for item in text.split(",") if item.strip()]
-
-
-def _raw_options(args: list[str]) -> dict[str, str]:
-    """`--name value` / `--name=value` / `--no-name` pairs, unchecked (each model keeps its own)."""
-    options, i = {}, 0
-    while i < len(args):
-        name, _, value = args[i].removeprefix("--").partition("=")
-        if not args[i].startswith("--"):
-            raise PairlessError(f"unexpected argument '{args[i]}'")
-        if name.startswith("no-") and not value:
-            options[name[3:]] = "false"
-        elif value:
-            options[name] = value
-        elif i + 1 < len(args) and not args[i + 1].startswith("--"):
-            i += 1
-            options[name] = args[i]
-        else:
-            options[name] = "true"
-        i += 1
-    return options
 
 
 @app.command()

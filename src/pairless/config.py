@@ -19,12 +19,15 @@ import yaml
 
 from pairless.data.config import DataConfig
 from pairless.errors import PairlessError, writing
+from pairless.models.options import ModelConfig
 from pairless.models.registry import get_method, get_preset
-from pairless.train.config import TrainConfig
+from pairless.train_config import TrainConfig
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 SECTIONS = ("model", "data", "train")
+OPTION_ALIASES = {"data": ("data.root",), "channels": ("data.channels_a", "data.channels_b")}
+"""Command-line options that are not named after the one field they set."""
 
 
 def did_you_mean(name: str, candidates) -> str:
@@ -42,58 +45,81 @@ def coerce(value: Any, tp: Any, key: str) -> Any:
     """Convert `value` (from YAML or a command line string) to the annotated type `tp`, or fail clearly."""
     origin = get_origin(tp)
     if origin in (Union, types.UnionType):
-        args = get_args(tp)
-        if type(None) in args and (value is None or str(value).lower() in {"none", "null", "auto"}):
-            return None
-        errors = []
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return coerce(value, arg, key)
-            except PairlessError as exc:
-                errors.append(str(exc))
-        raise PairlessError(errors[0] if errors else f"option '{key}' has an invalid value {value!r}")
+        return _coerce_union(value, get_args(tp), key)
     if origin is Literal:
-        choices = get_args(tp)
-        if value in choices:
-            return value
-        raise PairlessError(
-            f"option '{key}' must be one of {', '.join(map(str, choices))}, got {value!r}"
-            + did_you_mean(str(value), map(str, choices))
-        )
+        return _coerce_choice(value, get_args(tp), key)
     if origin is tuple:
-        item_type = get_args(tp)[0]
-        items = [s for s in value.replace(" ", "").split(",") if s] if isinstance(value, str) else value
-        if not isinstance(items, (list, tuple)):
-            raise PairlessError(f"option '{key}' expects a comma-separated list, got {value!r}")
-        return tuple(coerce(item, item_type, key) for item in items)
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        text = str(value).lower()
-        if text in _TRUE | _FALSE:
-            return text in _TRUE
-    elif tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
-            return int(value)
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-    elif tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        try:
-            return float(value)
-        except (TypeError, ValueError):
-            pass
-    elif tp is str:
-        if isinstance(value, (str, int, float, os.PathLike)) and not isinstance(value, bool):
-            return str(value)
-    else:
+        return _coerce_tuple(value, get_args(tp)[0], key)
+    if tp not in _SCALARS:
         raise TypeError(f"config field '{key}' has an unsupported type {tp!r}")
-    raise PairlessError(f"option '{key}' expects {_type_name(tp)}, got {value!r}")
+    converted = _SCALARS[tp](value)
+    if converted is None:
+        raise PairlessError(f"option '{key}' expects {_type_name(tp)}, got {value!r}")
+    return converted
+
+
+def _coerce_union(value: Any, args: tuple, key: str) -> Any:
+    if type(None) in args and (value is None or str(value).lower() in {"none", "null", "auto"}):
+        return None
+    errors = []
+    for arg in args:
+        if arg is type(None):
+            continue
+        try:
+            return coerce(value, arg, key)
+        except PairlessError as exc:
+            errors.append(str(exc))
+    raise PairlessError(errors[0] if errors else f"option '{key}' has an invalid value {value!r}")
+
+
+def _coerce_choice(value: Any, choices: tuple, key: str) -> Any:
+    if value in choices:
+        return value
+    raise PairlessError(
+        f"option '{key}' must be one of {', '.join(map(str, choices))}, got {value!r}"
+        + did_you_mean(str(value), map(str, choices))
+    )
+
+
+def _coerce_tuple(value: Any, item_type: Any, key: str) -> tuple:
+    items = [s for s in value.replace(" ", "").split(",") if s] if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)):
+        raise PairlessError(f"option '{key}' expects a comma-separated list, got {value!r}")
+    return tuple(coerce(item, item_type, key) for item in items)
+
+
+def _to_bool(value: Any) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    text = str(value).lower()
+    return text in _TRUE if text in _TRUE | _FALSE else None
+
+
+def _to_int(value: Any) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
+        return int(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
+
+
+def _to_float(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _to_str(value: Any) -> str | None:
+    if isinstance(value, (str, int, float, os.PathLike)) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+_SCALARS = {bool: _to_bool, int: _to_int, float: _to_float, str: _to_str}
+"""Converters of plain values to each scalar field type; None where the value does not convert."""
 
 
 def section_from_dict(cls: type, data: dict, section: str):
@@ -121,7 +147,7 @@ def section_fields(cfg) -> list[str]:
 @dataclass
 class RunConfig:
     method: str
-    model: Any
+    model: ModelConfig
     data: DataConfig
     train: TrainConfig
 
@@ -153,6 +179,47 @@ class RunConfig:
         base = cls.defaults(data["method"])
         return base.override({f"{s}.{k}": v for s in SECTIONS for k, v in (data.get(s) or {}).items()})
 
+    @classmethod
+    def for_run(cls, model: str | None, config: Path | None, preset: str | None, resume: Path | None,
+                out: Path | None) -> tuple[RunConfig, Path]:
+        """The settings `pairless train` starts from, and the run folder: a resumed run's own settings, or
+        the `config` file's (its method switched to `model` if given) or the `model`'s defaults, then `preset`."""
+        if resume is not None:
+            return cls._of_run(resume, model, config, out, preset), resume
+        if config is not None:
+            cfg = cls.load(config)
+            if model is not None and model != cfg.method:
+                cfg = cls.from_dict({**cfg.to_dict(), "method": model})
+        elif model is not None:
+            cfg = cls.defaults(model)
+        else:
+            raise PairlessError("--model is required (e.g. --model cut); `pairless models` lists them")
+        if out is None:
+            raise PairlessError("--out is required: the run folder to create (e.g. --out runs/h2z)")
+        return (cfg.with_preset(preset) if preset is not None else cfg), out
+
+    @classmethod
+    def _of_run(cls, run_dir: Path, model: str | None, config: Path | None, out: Path | None,
+                preset: str | None) -> RunConfig:
+        if config is not None or out is not None or preset is not None:
+            raise PairlessError("--resume continues a run folder as it is; drop --config / --out / --preset")
+        if not (run_dir / "config.yaml").is_file():
+            raise PairlessError(f"cannot resume: {run_dir / 'config.yaml'} not found")
+        cfg = cls.load(run_dir / "config.yaml")
+        if model is not None and model != cfg.method:
+            raise PairlessError(f"--model {model} differs from the run's model {cfg.method}")
+        return cfg
+
+    def with_run_overrides(self, overrides: dict[str, Any], resuming: bool) -> RunConfig:
+        """`override` for a training run: model options stay fixed on resume, and there must be data."""
+        if resuming and any(self.locate(k)[0] == "model" for k in overrides):
+            raise PairlessError("model options cannot change when resuming (the weights depend on them)")
+        cfg = self.override(overrides)
+        if not cfg.data.root and not cfg.data.data_a:
+            raise PairlessError("--data is required: a folder holding trainA/ and trainB/ (or, for single-image "
+                                "training, --data-a and --data-b)")
+        return cfg
+
     def resolved(self) -> RunConfig:
         """Fill the model fields left (None) to be chosen by the crop size `data.size` or other settings.
 
@@ -160,11 +227,7 @@ class RunConfig:
         `for_size(size)` method fills its own (SinCUT's discriminator depth, U-GAT-IT's γ/β grid,
         DualGAN's U-Net depth, the class-conditional GANs' D steps per backbone).
         """
-        model = self.model
-        if getattr(model, "n_blocks", 0) is None:
-            model = dataclasses.replace(model, n_blocks=9 if self.data.size >= 256 else 6)
-        if hasattr(model, "for_size"):
-            model = model.for_size(self.data.size)
+        model = self.model.for_size(self.data.size)
         return self if model is self.model else dataclasses.replace(self, model=model)
 
     def to_dict(self) -> dict:
@@ -200,9 +263,22 @@ class RunConfig:
         every = [n for s in SECTIONS for n in section_fields(getattr(self, s))]
         raise PairlessError(f"unknown option '{key}' for method '{self.method}'{did_you_mean(key, every)}")
 
-    def is_switch(self, section: str, name: str) -> bool:
-        """Whether a field is on/off (so `--name` / `--no-name` need no value on the command line)."""
+    def is_switch(self, option: str) -> bool:
+        """Whether an option is on/off (so `--name` / `--no-name` need no value on the command line)."""
+        section, name = self.locate(option)
         return get_type_hints(type(getattr(self, section)))[name] is bool
+
+    def option_overrides(self, options: dict[str, Any]) -> dict[str, Any]:
+        """{command-line option: value} -> {section.field: value}, through OPTION_ALIASES or the field of
+        that name; `--epochs` without `--steps` lets the epochs decide the steps."""
+        keys: dict[str, Any] = {}
+        for option, value in options.items():
+            name = option.replace("-", "_")
+            for key in OPTION_ALIASES[name] if name in OPTION_ALIASES else ["{}.{}".format(*self.locate(name))]:
+                keys[key] = value
+        if "train.epochs" in keys and "train.steps" not in keys:
+            keys["train.steps"] = "none"
+        return keys
 
     def save(self, path: Path) -> None:
         with writing(path):

@@ -17,9 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from pairless.checkpoint import atomic_write
 from pairless.errors import PairlessError
 from pairless.models.base import TranslationModel
-from pairless.train.checkpoint import atomic_write
 from pairless.translator import MIN_NETWORK_SIDE, Translator
 
 EXPORT_FORMATS = ("onnx", "torchscript")
@@ -76,6 +76,8 @@ def _onnx_bytes(graph: TranslationGraph, sample: Tensor, metadata: dict[str, str
         warnings.simplefilter("ignore")
         program = torch.onnx.export(graph, (sample,), dynamo=True, dynamic_shapes=shapes, verbose=False,
                                     input_names=[INPUT_NAME], output_names=[OUTPUT_NAME])
+    if program is None:
+        raise PairlessError("torch.onnx.export returned no ONNX program")
     proto = program.model_proto
     for key, value in metadata.items():
         proto.metadata_props.add(key=key, value=value)

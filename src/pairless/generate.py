@@ -11,17 +11,17 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from pairless.checkpoint import load_model
 from pairless.data.images import save_image
 from pairless.devices import resolve_device
 from pairless.errors import PairlessError
-from pairless.train.checkpoint import load_model
 from pairless.train.monitor import sample_grid
 
 
 def load_generator(checkpoint: str | Path, device: str = "auto"):
     """A trained class-conditional model (eval mode) and its step; a clear error for translation models."""
     model, cfg, step = load_model(checkpoint, resolve_device(device))
-    if getattr(type(model), "data_kind", "unpaired") != "labelled":
+    if model.data_kind != "labelled":
         raise PairlessError(f"{checkpoint} holds a {cfg.method} model, which translates images; "
                             f"`pairless generate` needs a class-conditional one (acgan, projgan, contragan)")
     return model, step

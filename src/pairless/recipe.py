@@ -34,7 +34,8 @@ def length(cfg: RunConfig) -> str:
     unit = ("iterations (one generator step each)" if getattr(cfg.model, "d_steps", None) else "iterations")
     if t.steps is not None:
         return f"{t.steps:,} {unit}"
-    return f"{t.epochs:g} epochs (passes over the training data: the larger domain, or the labelled images), converted to {unit}"
+    return (f"{t.epochs:g} epochs (passes over the training data: the larger domain, or the labelled images), "
+            f"converted to {unit}")
 
 
 def learning_rate(cfg: RunConfig) -> str:

@@ -57,8 +57,8 @@ def plot_curves(series: dict[str, list], title: str, path: Path) -> Path:
     columns = min(3, len(names))
     rows = math.ceil(len(names) / columns)
     figure, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 2.8 * rows), squeeze=False)
-    for ax, name in zip(axes.flat, names):
-        steps, values = zip(*series[name])
+    for ax, name in zip(axes.flat, names, strict=False):  # the last row may have empty axes
+        steps, values = zip(*series[name], strict=True)
         ax.plot(steps, [float(v) for v in values], marker="." if len(steps) < 30 else None, linewidth=1.2)
         ax.set_title(name, fontsize=10)
         ax.set_xlabel("step", fontsize=8)

@@ -24,7 +24,8 @@ from collections import Counter
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -76,7 +77,7 @@ def spans(size: int, tile: int, overlap: int, multiple: int) -> list[Span]:
     starts = tile_starts(size, tile, overlap, multiple)
     ends = [start + tile for start in starts[:-1]] + [size]
     cuts = [0] + [(starts[i + 1] + ends[i]) // 2 // multiple * multiple for i in range(len(starts) - 1)] + [size]
-    return [Span(s, e, cuts[i], cuts[i + 1]) for i, (s, e) in enumerate(zip(starts, ends))]
+    return [Span(s, e, cuts[i], cuts[i + 1]) for i, (s, e) in enumerate(zip(starts, ends, strict=True))]
 
 
 def blend_ramp(span: Span, size: int, overlap: int) -> Tensor:
@@ -111,7 +112,8 @@ def translate_tiled(translate: TranslateFn, model: nn.Module, batch: Tensor, til
 def _blend_tiles(translate: TranslateFn, batch: Tensor, rows: list[Span], cols: list[Span], overlap: int,
                  device: torch.device) -> Tensor:
     height, width = batch.shape[-2:]
-    total = weight_sum = None
+    total: Tensor | None = None
+    weight_sum = torch.zeros((height, width), device=batch.device)
     for row in rows:
         for col in cols:
             part = batch[..., row.start:row.end, col.start:col.end].to(device)
@@ -119,10 +121,9 @@ def _blend_tiles(translate: TranslateFn, batch: Tensor, rows: list[Span], cols: 
             weight = torch.outer(blend_ramp(row, height, overlap), blend_ramp(col, width, overlap)).to(batch.device)
             if total is None:
                 total = torch.zeros((batch.shape[0], out.shape[1], height, width), device=batch.device)
-                weight_sum = torch.zeros((height, width), device=batch.device)
             total[..., row.start:row.end, col.start:col.end] += out * weight
             weight_sum[row.start:row.end, col.start:col.end] += weight
-    return total / weight_sum
+    return cast(Tensor, total) / weight_sum
 
 
 def thumbnail(batch: Tensor, tile: int) -> Tensor:
@@ -195,10 +196,12 @@ class FixedNormStatistics:
         self.stats.clear()
         for key in order:
             module = key[0]
-            accumulator = GridMeans(module.grid, *batch.shape[-2:], multiple) if pools_to_grid(module) else Moments()
+            height, width = batch.shape[-2], batch.shape[-1]
+            accumulator = (GridMeans(pooled_grid(module), height, width, multiple) if pools_to_grid(module)
+                           else Moments())
             for row in rows:
                 for col in cols:
-                    self.measuring = (key, lambda x: accumulator.add(x, row, col, multiple))
+                    self.measuring = (key, partial(accumulator.add, row=row, col=col, multiple=multiple))
                     try:
                         self.translate(translate, batch[..., row.start:row.end, col.start:col.end].to(device))
                     except _MeasuredLayerReached:
@@ -221,7 +224,7 @@ class FixedNormStatistics:
             raise _MeasuredLayerReached
         if self.recording:
             if pools_to_grid(module):
-                self.stats[key] = F.adaptive_avg_pool2d(x, module.grid)
+                self.stats[key] = F.adaptive_avg_pool2d(x, pooled_grid(module))
             else:
                 self.stats[key] = (x.mean((-2, -1), keepdim=True), x.var((-2, -1), unbiased=False, keepdim=True))
         return None
@@ -237,6 +240,11 @@ def pools_to_grid(module: nn.Module) -> bool:
     """Whether the layer's statistic is its input average-pooled to `module.grid` (U-GAT-IT's γ/β MLP)
     rather than per-channel moments."""
     return getattr(module, "tile_statistics", None) == "grid_means"
+
+
+def pooled_grid(module: nn.Module) -> int:
+    """The side of the grid a `grid_means` layer pools its input to."""
+    return cast(int, module.grid)
 
 
 def normalise_instance(module: nn.InstanceNorm2d, x: Tensor, mean: Tensor, var: Tensor) -> Tensor:
@@ -268,7 +276,7 @@ def tile_core(features: Tensor, row: Span, col: Span, multiple: int) -> Tensor:
 class Moments:
     """Per-sample, per-channel pixel count, sum and sum of squares (float64) over several tiles' cores."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.count = 0
         self.total: Tensor | float = 0.0
         self.squares: Tensor | float = 0.0
@@ -281,8 +289,8 @@ class Moments:
 
     def statistics(self) -> tuple[Tensor, Tensor]:
         """(mean, biased variance), as instance norm computes them, in float32."""
-        mean = self.total / self.count
-        return mean.float(), (self.squares / self.count - mean.square()).clamp_min(0).float()
+        mean = cast(Tensor, self.total) / self.count
+        return mean.float(), (cast(Tensor, self.squares) / self.count - mean.square()).clamp_min(0).float()
 
 
 class GridMeans:
@@ -302,8 +310,8 @@ class GridMeans:
         members = []
         for axis, span, padded in ((-2, row, self.padded[0]), (-1, col, self.padded[1])):
             scale = feature_scale(features, span, axis, multiple)
-            core = core_slice(features, span, axis, multiple)
-            positions = torch.arange(core.start, core.stop) + round(span.start * scale)
+            kept = core_slice(features, span, axis, multiple)
+            positions = torch.arange(kept.start, kept.stop) + round(span.start * scale)
             members.append(self.cell_members(positions, round(padded * scale)).to(features.device))
         core = tile_core(features, row, col, multiple).double()
         self.total = self.total + torch.einsum("ih,nchw,jw->ncij", members[0], core, members[1])

@@ -9,23 +9,23 @@ Files are never written over the input images.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-
-import os
+from typing import Any
 
 import torch
 from PIL import Image
 from torch import Tensor
 
+from pairless.checkpoint import load_model
 from pairless.config import RunConfig
-from pairless.data.transforms import pad_to_multiple
 from pairless.data.images import IMAGE_EXTENSIONS, list_images, read_image, save_image, to_channels
+from pairless.data.transforms import pad_to_multiple
 from pairless.devices import resolve_device
 from pairless.errors import PairlessError
 from pairless.models.base import TranslationModel
 from pairless.tiling import check_tiling, translate_tiled
-from pairless.train.checkpoint import load_model
 
 OUTPUT_FORMATS = ("png", "jpg", "webp", "tif")
 MIN_NETWORK_SIDE = 8
@@ -68,7 +68,7 @@ class Translator:
         `tile` (pixels) translates images larger than tile × tile in tiles overlapping by `overlap`;
         `tile_stats` says where instance norms take their statistics from then (see pairless.tiling).
         """
-        options = {"direction": direction, "tile": tile, "overlap": overlap, "tile_stats": tile_stats}
+        options: dict[str, Any] = {"direction": direction, "tile": tile, "overlap": overlap, "tile_stats": tile_stats}
         if isinstance(images, Image.Image):
             return self.translate([images], **options)[0]
         if isinstance(images, Tensor):
@@ -188,7 +188,7 @@ def translate_paths(translator: Translator, inputs: Iterable[str | Path], out_di
         for group in _same_size_groups([(read_image(src, channels), dst) for src, dst in chunk]):
             batch = torch.stack([image for image, _ in group])
             outputs = translator.translate_tensor(batch, direction, tile=tile, overlap=overlap, tile_stats=tile_stats)
-            for output, (_, dst) in zip(outputs, group):
+            for output, (_, dst) in zip(outputs, group, strict=True):
                 save_image(output, dst, quality=quality)
                 written.append(dst)
         if progress:

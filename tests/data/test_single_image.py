@@ -7,9 +7,13 @@ import torch
 
 from pairless.data.config import DataConfig
 from pairless.data.images import read_image
-from pairless.data.single_image import (SingleImagePair, batch_generator, draw_patch_grid, resize_bilinear,
-                                        single_image_preview)
-from pairless.data.unpaired import load_preview_batch
+from pairless.data.single_image import (
+    SingleImagePair,
+    batch_generator,
+    draw_patch_grid,
+    resize_bilinear,
+    single_image_preview,
+)
 from pairless.errors import PairlessError
 from tests.conftest import write_images
 
@@ -96,7 +100,7 @@ def test_btoa_swaps_the_images_and_load_size_scales_the_long_side(two_images):
 
 
 def test_preview_is_one_square_of_each_whole_image(two_images):
-    preview = load_preview_batch(config(two_images, size=16), count=4)
+    preview = single_image_preview(config(two_images, size=16))
     assert preview["A"].shape == (1, 3, 64, 64) and preview["B"].shape == (1, 3, 64, 64)
     assert single_image_preview(config(two_images, size=128))["A"].shape == (1, 3, 256, 256)
 

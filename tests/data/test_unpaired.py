@@ -3,9 +3,9 @@ import pytest
 import torch
 from PIL import Image
 
+from pairless.data import transforms
 from pairless.data.config import DataConfig
 from pairless.data.images import read_image
-from pairless.data import transforms
 from pairless.data.unpaired import UnpairedImageFolder, load_preview_batch
 from pairless.errors import BadImageError, PairlessError
 from tests.conftest import write_images

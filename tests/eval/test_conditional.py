@@ -6,11 +6,9 @@ import math
 import pytest
 import torch
 
-from pairless.eval.conditional import (generate_per_class, per_class_accuracy, predict, score_images,
-                                       train_classifier)
+from pairless.eval.conditional import generate_per_class, per_class_accuracy, predict, score_images, train_classifier
 from pairless.train.loop import train
-from tests.conftest import PROJECT_ROOT, write_images
-from tests.models.test_conditional import tiny_conditional
+from tests.conftest import PROJECT_ROOT, tiny_conditional, write_images
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -43,7 +41,8 @@ def test_classifier_learns_the_classes_and_scores_real_against_generated():
     noise = score_images(classifier, torch.rand(40, 1, 32, 32) * 2 - 1, held_labels, reference, 4)
     assert noise.classifier_fid > 10 * real.classifier_fid
     again = train_classifier(images, labels, 4, steps=25, batch_size=16)
-    assert all(torch.equal(a, b) for a, b in zip(classifier.state_dict().values(), again.state_dict().values()))
+    pairs = zip(classifier.state_dict().values(), again.state_dict().values(), strict=True)
+    assert all(torch.equal(a, b) for a, b in pairs)
 
 
 def test_generation_per_class_and_the_comparison_script(tmp_path, capsys):
@@ -52,7 +51,7 @@ def test_generation_per_class_and_the_comparison_script(tmp_path, capsys):
         write_images(root / f"c{i}", 4, size=(20, 24), seed=i)
     cfg = tiny_conditional("projgan", root, **{"train.steps": 1})
     train(cfg, tmp_path / "run", quiet=True)
-    from pairless.train.checkpoint import load_model
+    from pairless.checkpoint import load_model
 
     model, _, _ = load_model(tmp_path / "run")
     images, labels = generate_per_class(model, 5, batch_size=4)

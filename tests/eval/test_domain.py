@@ -87,7 +87,7 @@ def test_training_augmentation_flips_and_shifts_within_the_padding():
     assert out.shape == images.shape and out.dtype == torch.float32 and torch.equal(out, again)
     s = domain.SHIFT
     shifts = set()
-    for image, seen in zip(images.float(), out):
+    for image, seen in zip(images.float(), out, strict=True):
         padded = [torch.nn.functional.pad(v[None], (s,) * 4, mode="reflect")[0] for v in (image, image.flip(-1))]
         found = [(flip, dy, dx) for flip in (0, 1) for dy in range(2 * s + 1) for dx in range(2 * s + 1)
                  if torch.equal(padded[flip][:, dy:dy + 32, dx:dx + 32], seen)]

@@ -12,7 +12,6 @@ from pairless.eval.evaluate import distribution_scores
 from pairless.eval.imageset import folder_paths, load_image_set
 from pairless.train.loop import train
 from tests.conftest import tiny_config, write_images
-from tests.eval.test_features import inception_weights  # noqa: F401  (fixture)
 
 
 @pytest.fixture(scope="module")

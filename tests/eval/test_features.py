@@ -10,23 +10,6 @@ from pairless.errors import PairlessError
 from pairless.eval.features import INCEPTION_FILE, InceptionFeatures
 
 
-def write_random_inception_weights(path):
-    """A randomly initialised network of the right architecture, saved as torch-fidelity loads it."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(inception_module, "load_state_dict_from_url", lambda *args, **kwargs: {})
-        patch.setattr(inception_module.FeatureExtractorInceptionV3, "load_state_dict",
-                      lambda self, state, strict=True: None)
-        torch.manual_seed(0)
-        net = inception_module.FeatureExtractorInceptionV3("inception-v3-compat", ["2048"], verbose=False)
-    torch.save(net.state_dict(), path)
-    return path
-
-
-@pytest.fixture(scope="session")
-def inception_weights(tmp_path_factory):
-    return write_random_inception_weights(tmp_path_factory.mktemp("inception") / INCEPTION_FILE)
-
-
 def test_inception_features_from_a_weights_file(inception_weights):
     extractor = InceptionFeatures(torch.device("cpu"), inception_weights)
     images = torch.randint(0, 256, (3, 3, 40, 40), dtype=torch.uint8)

@@ -12,14 +12,15 @@ from pairless.losses.conditional import conditional_contrastive_loss
 def direct_2c(embeddings, proxies, labels, t, rows=None):
     """The formula over the whole batch; with `rows`, averaged over those anchors only (the l_k still range
     over the whole batch)."""
-    l = [F.normalize(v, dim=0) for v in embeddings.double()]
+    anchors = [F.normalize(v, dim=0) for v in embeddings.double()]
     e = [F.normalize(v, dim=0) for v in proxies.double()]
-    rows = range(len(l)) if rows is None else rows
+    rows = range(len(anchors)) if rows is None else rows
     total = 0.0
     for i in rows:
-        to_proxy = math.exp(float(l[i] @ e[i]) / t)
-        positives = sum(math.exp(float(l[i] @ l[k]) / t) for k in range(len(l)) if k != i and labels[k] == labels[i])
-        everyone = sum(math.exp(float(l[i] @ l[k]) / t) for k in range(len(l)) if k != i)
+        to_proxy = math.exp(float(anchors[i] @ e[i]) / t)
+        others = [k for k in range(len(anchors)) if k != i]
+        positives = sum(math.exp(float(anchors[i] @ anchors[k]) / t) for k in others if labels[k] == labels[i])
+        everyone = sum(math.exp(float(anchors[i] @ anchors[k]) / t) for k in others)
         total += -math.log((to_proxy + positives) / (to_proxy + everyone))
     return total / len(rows)
 

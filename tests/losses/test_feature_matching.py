@@ -11,7 +11,7 @@ def test_mean_feature_l1_matches_direct_computation():
     real = [torch.randn(2, 3, 4, 4), torch.randn(2, 5, 2, 2)]
     fake = [torch.randn(3, 3, 4, 4), torch.randn(3, 5, 2, 2)]
     per_layer = []
-    for r, f in zip(real, fake):
+    for r, f in zip(real, fake, strict=True):
         channels = r.shape[1]
         per_layer.append(sum(abs(float(r[:, c].mean()) - float(f[:, c].mean())) for c in range(channels)) / channels)
     assert float(mean_feature_l1(real, fake)) == pytest.approx(sum(per_layer) / 2, rel=1e-5)

@@ -55,5 +55,5 @@ def test_multilayer_is_the_mean_over_layers():
     torch.manual_seed(2)
     qs = [F.normalize(torch.randn(8, 4), dim=1) for _ in range(3)]
     ks = [F.normalize(torch.randn(8, 4), dim=1) for _ in range(3)]
-    expected = sum(patch_nce_loss(q, k, 2) for q, k in zip(qs, ks)) / 3
+    expected = sum(patch_nce_loss(q, k, 2) for q, k in zip(qs, ks, strict=True)) / 3
     assert multilayer_patch_nce_loss(qs, ks, 2).item() == pytest.approx(expected.item(), rel=1e-6)

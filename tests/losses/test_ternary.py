@@ -3,8 +3,14 @@
 import pytest
 import torch
 
-from pairless.losses.ternary import (FAKE_FROM_SOURCE, FAKE_FROM_TARGET, REAL_TARGET, class_loss,
-                                     ternary_discriminator_loss, ternary_generator_loss)
+from pairless.losses.ternary import (
+    FAKE_FROM_SOURCE,
+    FAKE_FROM_TARGET,
+    REAL_TARGET,
+    class_loss,
+    ternary_discriminator_loss,
+    ternary_generator_loss,
+)
 
 
 def direct(logits, label):

@@ -7,25 +7,16 @@ import math
 import pytest
 import torch
 
-from pairless.config import RunConfig
+from pairless.checkpoint import load_model, read_weights, save_checkpoint
 from pairless.errors import PairlessError
 from pairless.models.conditional import ConditionalGANConfig
 from pairless.nn.conditional import ConditionalDiscriminator, ConditionalGenerator
-from pairless.train.checkpoint import load_model, read_weights, save_checkpoint
 from pairless.train.loop import train
-from tests.conftest import write_images
+from tests.conftest import tiny_conditional, write_images
 
 HEADS = ("acgan", "projgan", "contragan")
-TINY = {"model.backbone": "dcgan", "model.width": 4, "model.embed_dim": 8, "model.holdout": 0.25,
-        "train.batch_size": 4, "train.steps": 3, "train.log_every": 1, "train.sample_every": 3,
-        "train.save_every": 100, "data.workers": 0, "train.device": "cpu"}
-
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
-def tiny_conditional(method, root, **overrides):
-    return RunConfig.defaults(method).override({"data.root": str(root), **TINY, **overrides})
 
 
 @pytest.fixture(scope="module")

@@ -6,12 +6,12 @@ import pytest
 import torch
 from torch import nn
 
+from pairless.checkpoint import build_model
 from pairless.config import RunConfig
 from pairless.errors import PairlessError
 from pairless.models.conditional import ConditionalGANConfig, ContraGAN
 from pairless.nn.conditional import ConditionalBatchNorm2d
 from pairless.nn.gan_layers import SelfAttention
-from pairless.train.checkpoint import build_model
 from pairless.train.loop import StepBatchSampler, samples_per_step, total_steps
 
 
@@ -43,7 +43,7 @@ def test_each_discriminator_step_gets_its_own_real_batch_and_fresh_noise():
     assert [torch.equal(real, batch["image"][4 * i:4 * i + 4]) for i, real in enumerate(seen)] == [True] * 3
     assert len(drawn) == 4 and all(len(z) == 4 for z, _ in drawn)
     assert len({tuple(z[0].tolist()) for z, _ in drawn}) == 4
-    assert set(losses) == {"D_adv", "G_adv", "D_cond", "G_cond"}
+    assert set(losses) == {"D_adv", "G_adv", "D_cond", "G_cond", "total_D", "total_G"}
 
 
 @pytest.mark.parametrize("backbone, expected", [("dcgan", 2), ("resnet", 5), ("biggan", 5)])

@@ -2,9 +2,9 @@
 
 import torch
 
+from pairless.checkpoint import build_model
 from pairless.config import RunConfig
-from pairless.train.checkpoint import build_model
-from tests.models.classic_helpers import train_resume_and_check
+from tests.conftest import train_resume_and_check
 
 TINY = {"model.width": 4}
 

@@ -5,13 +5,12 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+from pairless.checkpoint import build_model, read_weights
 from pairless.config import RunConfig
 from pairless.errors import PairlessError
-from pairless.train.checkpoint import build_model, read_weights
 from pairless.train.loop import train
 from pairless.translator import Translator
-from tests.conftest import tiny_config
-from tests.models.classic_helpers import train_resume_and_check
+from tests.conftest import tiny_config, train_resume_and_check
 
 TINY = {"model.width": 4, "model.feature_dim": 8}
 
@@ -72,4 +71,4 @@ def test_dtn_needs_an_encoder_source():
 def test_gray_target_domain_goes_through_the_colour_encoder():
     model = build_model(RunConfig.defaults("dtn").override({"size": 32, "width": 4, "feature_dim": 8,
                                                             "channels_b": 1}))
-    assert model.generate(torch.rand(2, 1, 32, 32)).shape == (2, 1, 32, 32)
+    assert model.transfer(torch.rand(2, 1, 32, 32)).shape == (2, 1, 32, 32)

@@ -7,11 +7,11 @@ import math
 import pytest
 import torch
 
+from pairless.checkpoint import build_model, load_model, read_weights, save_checkpoint
 from pairless.config import RunConfig
 from pairless.models.registry import method_names
 from pairless.nn.patchgan import PatchDiscriminator
 from pairless.train.datasets import data_kind
-from pairless.train.checkpoint import build_model, load_model, read_weights, save_checkpoint
 from pairless.train.loop import train
 from pairless.translator import Translator
 from tests.conftest import TINY_MODEL, tiny_config
@@ -53,6 +53,13 @@ def test_losses_are_finite_and_logged(trained):
     logged = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [entry["step"] for entry in logged] == [2, 4]
     assert (run / "samples" / "step_00000004.png").is_file()
+
+
+def test_every_method_logs_raw_terms_and_the_total_of_each_network(trained):
+    """The same names for every method: `total_<net>` per optimised network, the other values raw terms."""
+    _, _, _, result = trained
+    assert {name for name in result.losses if name.startswith("total_")} == {"total_G", "total_D"}
+    assert "G" not in result.losses and len(result.losses) > 3
 
 
 def hinge_exempt_biases(model) -> set[str]:

@@ -22,14 +22,16 @@ def test_patch_discriminator_features_lead_to_its_output():
     assert torch.allclose(d.layers[-1](features[-1]), d(x))
 
 
-def test_helper_is_off_by_default_and_weights_its_terms():
+def test_helper_is_off_by_default_and_declares_the_weights_of_its_raw_terms():
     d = PatchDiscriminator(3, 4, 2)
     real, fake = torch.randn(2, 3, 32, 32), torch.randn(2, 3, 32, 32)
     assert feature_losses(FeatureLossOptions(), d, real, fake) == {}
     once = feature_losses(FeatureLossOptions(loss_feature_matching=1.0), d, real, fake)
-    thrice = feature_losses(FeatureLossOptions(loss_feature_matching=3.0, loss_mmd=2.0), d, real, fake, "_B")
+    options = FeatureLossOptions(loss_feature_matching=3.0, loss_mmd=2.0)
+    thrice = feature_losses(options, d, real, fake, "_B")
     assert set(thrice) == {"fm_B", "mmd_B"}
-    assert float(thrice["fm_B"].detach()) == pytest.approx(3 * float(once["fm"].detach()))
+    assert float(thrice["fm_B"].detach()) == pytest.approx(float(once["fm"].detach()))  # raw: the same term
+    assert options.feature_weights("_A", "_B") == {"mmd_A": 2.0, "fm_A": 3.0, "mmd_B": 2.0, "fm_B": 3.0}
     with torch.no_grad():
         assert float(once["fm"]) == pytest.approx(float(mean_feature_l1(d.features(real), d.features(fake))))
 

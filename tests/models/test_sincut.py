@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 import torch
 
+from pairless.checkpoint import build_model, load_model, read_weights, save_checkpoint
 from pairless.cli import main
 from pairless.config import RunConfig
 from pairless.errors import PairlessError
 from pairless.losses.adversarial import discriminator_loss
 from pairless.losses.r1 import r1_penalty
-from pairless.train.checkpoint import build_model, load_model, read_weights, save_checkpoint
 from pairless.train.loop import train
 from pairless.translator import Translator
 from tests.conftest import tiny_config, write_images
@@ -60,7 +60,7 @@ def test_preset_has_the_reference_single_image_defaults():
 def test_losses_are_finite_and_include_r1_and_identity(trained):
     run, _, result = trained
     assert result.step == 4
-    assert {"D", "D_R1", "G_gan", "nce", "nce_idt", "idt", "G"} <= set(result.losses)
+    assert {"D", "D_R1", "G_gan", "nce", "nce_idt", "idt", "total_G", "total_D"} <= set(result.losses)
     assert all(math.isfinite(v) for v in result.losses.values()) and result.losses["D_R1"] > 0
     logged = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [entry["step"] for entry in logged] == [2, 4]
@@ -113,14 +113,14 @@ def test_discriminator_loss_is_half_the_gan_loss_plus_half_lambda_r1(two_images,
     model = build_model(tiny(two_images, **{"model.lambda_r1": lambda_r1}))
     real, fake = torch.rand(2, 3, 32, 32) * 2 - 1, torch.rand(2, 3, 32, 32) * 2 - 1
     recorder = Recorder()
-    losses = model.discriminator_step(real, fake, recorder)
+    objective = model.discriminator_step(real, fake, recorder)
     leaf = real.clone().requires_grad_()
     scores = model.D(leaf)
     expected = 0.5 * discriminator_loss("nonsaturating", scores, model.D(fake))
     expected = expected + 0.5 * lambda_r1 * r1_penalty(scores, leaf)
-    assert recorder.groups == ("D",) and recorder.loss is losses["D"]
-    assert torch.allclose(losses["D"], expected)
-    assert ("D_R1" in losses) == (lambda_r1 > 0) and not real.requires_grad
+    assert recorder.groups == ("D",) and recorder.loss is objective.total
+    assert torch.allclose(objective.total, expected)
+    assert ("D_R1" in objective.terms) == (lambda_r1 > 0) and not real.requires_grad
 
 
 def test_shared_feature_losses_apply_to_sincut(two_images, tmp_path):

@@ -29,7 +29,7 @@ def test_features_come_from_the_same_pass_and_encode_only_agrees():
     out, feats = g(x, (0, 4, 8, 12, 16))
     assert torch.allclose(out, g(x))
     only = g(x, (0, 4, 8, 12, 16), encode_only=True)
-    assert len(only) == 5 and all(torch.equal(a, b) for a, b in zip(feats, only))
+    assert len(only) == 5 and all(torch.equal(a, b) for a, b in zip(feats, only, strict=True))
     assert torch.equal(feats[0][..., 3:-3, 3:-3], x)  # layer 0 is the reflect-padded input
     assert [f.shape[1] for f in feats] == g.feature_channels((0, 4, 8, 12, 16)) == [3, 8, 16, 16, 16]
     assert [f.shape[-1] for f in feats] == [38, 32, 16, 8, 8]
@@ -56,7 +56,7 @@ def test_patch_sampler_shares_positions_and_normalises():
     assert [s.shape for s in samples] == [(14, 16), (14, 16)]
     assert torch.allclose(samples[0].norm(dim=1), torch.ones(14))
     again, ids2 = head(feats, num_patches=7, patch_ids=ids)
-    assert all(torch.equal(a, b) for a, b in zip(ids, ids2))
-    assert all(torch.allclose(a, b) for a, b in zip(samples, again))
+    assert all(torch.equal(a, b) for a, b in zip(ids, ids2, strict=True))
+    assert all(torch.allclose(a, b) for a, b in zip(samples, again, strict=True))
     all_positions, _ = PatchSampleMLP([8], dim=16)([feats[1]], num_patches=1000)
     assert all_positions[0].shape == (2 * 25, 16)

@@ -6,8 +6,16 @@ import pytest
 import torch
 
 from pairless.errors import PairlessError
-from pairless.nn.stylegan2 import (Blur, DemodulatedUpConv, EqualConv2d, NoiseInjection, ResBlock,
-                                   StyleGAN2Discriminator, StyleGAN2Generator, conv_layer)
+from pairless.nn.stylegan2 import (
+    Blur,
+    DemodulatedUpConv,
+    EqualConv2d,
+    NoiseInjection,
+    ResBlock,
+    StyleGAN2Discriminator,
+    StyleGAN2Generator,
+    conv_layer,
+)
 
 
 def test_equalised_conv_keeps_unit_variance_of_unit_inputs():
@@ -78,7 +86,7 @@ def test_generator_translates_any_even_size_and_exposes_encoder_features():
     assert [f.shape[1:] for f in features] == [(3, 48, 40), (8, 48, 40), (32, 12, 10)]
     assert torch.equal(features[0], x)
     encoded = G(x, (0, 1, 3), encode_only=True)
-    assert all(torch.equal(a, b) for a, b in zip(encoded, features))
+    assert all(torch.equal(a, b) for a, b in zip(encoded, features, strict=True))
     assert [f.shape[1] for f in features] == G.feature_channels((0, 1, 3))
 
 

@@ -6,8 +6,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pairless.nn.ugatit import (ChannelAttention, GammaBetaMLP, UGATITDiscriminator, UGATITGenerator,
-                                heatmap_image, min_discriminator_input)
+from pairless.nn.ugatit import (
+    ChannelAttention,
+    GammaBetaMLP,
+    UGATITDiscriminator,
+    UGATITGenerator,
+    heatmap_image,
+    min_discriminator_input,
+)
 
 
 @pytest.mark.parametrize("grid", [1, 4])

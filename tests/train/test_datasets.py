@@ -1,11 +1,16 @@
-"""What the trainer refuses before its first step: sample shapes the networks cannot take."""
+"""Which data a run opens, and what the trainer refuses before its first step: sample shapes the networks
+cannot take."""
 
 import pytest
 from PIL import Image
 
+from pairless.data.labelled import LabelledImages
+from pairless.data.single_image import SingleImagePair
+from pairless.data.unpaired import UnpairedImageFolder
 from pairless.errors import PairlessError
+from pairless.train.datasets import open_training_data
 from pairless.train.loop import train
-from tests.conftest import tiny_config
+from tests.conftest import tiny_conditional, tiny_config, write_images
 
 
 @pytest.mark.parametrize("method, size, nearest", [("cut", 30, "28 or 32"), ("cyclegan", 34, "32 or 36"),
@@ -47,3 +52,19 @@ def test_whole_images_whose_sides_the_generator_cannot_halve_are_refused(tmp_pat
     with pytest.raises(PairlessError, match=r"image .*0.png gives 40x40 training images, but discogan needs sides "
                                             r"that are multiples of 16"):
         train(cfg, tmp_path / "run", quiet=True)
+
+
+def test_one_function_opens_each_kind_of_training_data_with_its_preview(tmp_path, unpaired_dir):
+    folders = open_training_data(tiny_config("cut", unpaired_dir))
+    assert isinstance(folders.dataset, UnpairedImageFolder) and folders.preview(2)["A"].shape == (2, 3, 32, 32)
+
+    one_each = {f"data.data_{d.lower()}": str(unpaired_dir / f"train{d}" / "img000.png") for d in "AB"}
+    single = open_training_data(tiny_config("sincut", unpaired_dir, **{"data.size": 16, **one_each}))
+    assert isinstance(single.dataset, SingleImagePair) and set(single.preview(2)) == {"A", "B"}
+
+    for i in range(3):
+        write_images(tmp_path / "classes" / f"c{i}", 4, size=(32, 32), seed=i)
+    labelled = open_training_data(tiny_conditional("acgan", tmp_path / "classes", **{"data.size": 32}))
+    assert isinstance(labelled.dataset, LabelledImages)
+    assert labelled.config.model.num_classes == 3 and labelled.config.model.image_size == 32
+    assert "probe_train" in labelled.preview(2)

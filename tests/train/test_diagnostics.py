@@ -5,6 +5,7 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
+from pairless.models.base import Method
 from pairless.nn.conditional import ConditionalDiscriminator
 from pairless.train.diagnostics import collect_diagnostics, discriminator_accuracies, largest_singular_values
 
@@ -34,16 +35,17 @@ def test_unnormalised_and_transposed_layers_are_measured_too():
     net = nn.Sequential(nn.Linear(5, 3), nn.BatchNorm1d(3), spectral_norm(nn.ConvTranspose2d(4, 2, 3)))
     values = largest_singular_values({"N": net})
     assert set(values) == {"diag/sigma/N.0", "diag/sigma/N.2"}  # the batch norm's 1-d scale is no matrix
-    assert values["diag/sigma/N.0"] == pytest.approx(float(torch.linalg.matrix_norm(net[0].weight.detach(), ord=2)), rel=1e-4)
+    sigma = float(torch.linalg.matrix_norm(net[0].weight.detach(), ord=2))
+    assert values["diag/sigma/N.0"] == pytest.approx(sigma, rel=1e-4)
     raw = net[2].parametrizations.weight.original.detach().transpose(0, 1).flatten(1)
     assert values["diag/sigma/N.2"] == pytest.approx(float(torch.linalg.matrix_norm(raw, ord=2)), rel=1e-4)
 
 
-class ThresholdModel(nn.Module):
+class ThresholdModel(Method):
     """D calls an image real when its mean is positive; G makes images of value (label - 1)."""
 
     def __init__(self):
-        super().__init__()
+        super().__init__(config=None)
         self.D = nn.Linear(2, 2)
 
     def discriminator_networks(self):
@@ -73,4 +75,4 @@ def test_collect_leaves_the_random_state_and_training_mode_alone():
     values = collect_diagnostics(model, batch)
     assert torch.equal(torch.get_rng_state(), state) and model.training
     assert "diag/sigma/D" in values and "diag/D_fake_acc" in values
-    assert collect_diagnostics(nn.Linear(2, 2), batch) == {}
+    assert collect_diagnostics(Method(config=None), batch) == {}  # no discriminator networks declared

@@ -1,5 +1,6 @@
 """Multi-process training on CPU (gloo): gradients are averaged exactly as over one concatenated batch
-(also for ContraGAN's 2C loss, whose embeddings are gathered across processes), and a 2-process `torchrun` run trains, checkpoints and resumes (also with a different process count)."""
+(also for ContraGAN's 2C loss, whose embeddings are gathered across processes), and a 2-process `torchrun`
+run trains, checkpoints and resumes (also with a different process count)."""
 
 import json
 import os
@@ -16,12 +17,13 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch import nn
 
+from pairless.checkpoint import read_weights
 from pairless.losses.conditional import conditional_contrastive_loss
 from pairless.models.base import OptimizerGroup
-from pairless.train.checkpoint import read_weights
-from pairless.train.config import TrainConfig
-from pairless.train.distributed import ProcessGroup, agree_to_stop, gather_rows
+from pairless.nn.gather import gather_rows
+from pairless.train.distributed import ProcessGroup, agree_to_stop
 from pairless.train.optim import Optimizers
+from pairless.train_config import TrainConfig
 
 
 def free_port() -> int:
@@ -117,7 +119,7 @@ def test_contrastive_loss_over_gathered_embeddings_gives_the_whole_batch_gradien
     Optimizers(reference, TrainConfig(lr=0.1), "cpu", "fp32").step(reference.loss(*labelled_batch()), "G")
     for rank in range(2):
         grads = torch.load(tmp_path / f"rank{rank}.pt")
-        for got, p in zip(grads, reference.parameters()):
+        for got, p in zip(grads, reference.parameters(), strict=True):
             torch.testing.assert_close(got, p.grad, rtol=1e-5, atol=1e-7)
 
 

@@ -5,9 +5,9 @@ import json
 import pytest
 import torch
 
+from pairless.checkpoint import read_state, read_weights
 from pairless.data.synthetic import make_synthetic_dataset
 from pairless.errors import PairlessError
-from pairless.train.checkpoint import read_state, read_weights
 from pairless.train.loop import train
 from tests.conftest import tiny_config
 

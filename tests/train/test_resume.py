@@ -5,8 +5,8 @@ import json
 import pytest
 import torch
 
+from pairless.checkpoint import read_weights
 from pairless.errors import PairlessError
-from pairless.train.checkpoint import read_weights
 from pairless.train.loop import train
 from tests.conftest import tiny_config
 

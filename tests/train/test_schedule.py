@@ -21,8 +21,8 @@ def test_fp16_scaler_allows_an_optimiser_to_step_twice_per_iteration():
     from torch import nn
 
     from pairless.models.base import OptimizerGroup
-    from pairless.train.config import TrainConfig
     from pairless.train.optim import Optimizers
+    from pairless.train_config import TrainConfig
 
     class Critic(nn.Module):
         def __init__(self):

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from pairless.errors import PairlessError
+from pairless.fields import Checked, bounded
 
 MIN_SIZE = 8
 """Smallest --size (pixels)."""
@@ -13,14 +14,14 @@ Preprocess = Literal["resize_and_crop", "crop", "scale_width", "scale_width_and_
 
 
 @dataclass
-class DataConfig:
+class DataConfig(Checked):
     root: str = ""
     """Folder with trainA/ and trainB/ (and optionally testA/, testB/, testA_gt/)."""
     data_a: str = ""
     """Single-image training: the one image of domain A (instead of trainA/ of --data)."""
     data_b: str = ""
     """Single-image training: the one image of domain B (instead of trainB/ of --data)."""
-    size: int = 256
+    size: int = bounded(256, at_least=MIN_SIZE)
     """Training crop size in pixels."""
     load_size: int | None = None
     """Resize target before cropping; None means size * 286 / 256 (286 for a 256 crop). With zoom_and_patch:
@@ -29,38 +30,29 @@ class DataConfig:
     flip: bool = True
     serial: bool = False
     """Pair the i-th A image with the i-th B image instead of a random B image (still unpaired data)."""
-    channels_a: int = 3
-    channels_b: int = 3
+    channels_a: int = bounded(3, choices=(1, 3))
+    channels_b: int = bounded(3, choices=(1, 3))
     skip_bad_images: bool = False
     """Warn about unreadable images and use the next one instead of stopping."""
     direction: Literal["AtoB", "BtoA"] = "AtoB"
     """BtoA swaps the two domains, so a one-way model learns B to A."""
-    workers: int = 2
+    workers: int = bounded(2, at_least=0)
     """Data loader worker processes (0 loads in the training process)."""
     full_frame_decay: bool = False
     """While the learning rate decays, resize to --size instead of --load-size: with resize_and_crop the model
     then sees whole images at the test-time framing (flips only). The reference code of CUT, FastCUT,
     DCLGAN and SimDCL does this in its fine-tuning epochs; their presets turn it on."""
-    random_scale_max: float = 3.0
+    random_scale_max: float = bounded(3.0, at_least=1)
     """zoom_and_patch (single-image training): each axis is zoomed by a random factor in [1/this, 1]."""
 
-    def __post_init__(self):
-        if self.size < MIN_SIZE:
-            raise PairlessError(f"--size must be at least {MIN_SIZE} pixels, got {self.size}")
+    def cross_check(self) -> None:
         if self.load_size is not None and self.load_size < self.size and self.preprocess != "none":
             raise PairlessError(f"--load-size ({self.load_size}) must be at least --size ({self.size})")
-        for name in ("channels_a", "channels_b"):
-            if getattr(self, name) not in (1, 3):
-                raise PairlessError(f"--{name.replace('_', '-')} must be 1 or 3, got {getattr(self, name)}")
-        if self.workers < 0:
-            raise PairlessError(f"--workers must be 0 or more, got {self.workers}")
         if bool(self.data_a) != bool(self.data_b):
             raise PairlessError("--data-a and --data-b go together: one image file for each domain")
         if self.data_a and not self.single_image:
             raise PairlessError(f"--data-a / --data-b name one image per domain, which needs --preprocess "
                                 f"zoom_and_patch (single-image training, sincut's default), not {self.preprocess}")
-        if self.random_scale_max < 1:
-            raise PairlessError(f"--random-scale-max must be at least 1, got {self.random_scale_max}")
 
     @property
     def single_image(self) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -105,9 +106,9 @@ def to_channels(image: Tensor, channels: int) -> Tensor:
 def save_image(image: Tensor, path: str | Path, quality: int = 95) -> None:
     """Write [C, H, W] in [0, 1] as an 8-bit file whose format follows the extension."""
     path = Path(path)
-    array = (image.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).cpu()
-    array = array[0].numpy() if array.shape[0] == 1 else array.permute(1, 2, 0).numpy()
-    options = {"quality": quality} if path.suffix.lower() in {".jpg", ".jpeg", ".webp"} else {}
+    pixels = (image.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).cpu()
+    array = pixels[0].numpy() if pixels.shape[0] == 1 else pixels.permute(1, 2, 0).numpy()
+    options: dict[str, Any] = {"quality": quality} if path.suffix.lower() in {".jpg", ".jpeg", ".webp"} else {}
     with writing(path):
         path.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(array).save(path, **options)
@@ -117,10 +118,10 @@ def _decode(path: Path) -> Tensor:
     suffix = path.suffix.lower()
     if suffix == ".png" and _png_bit_depth(path) == 16:
         return _decode_png16(path)
-    with Image.open(path) as image:
-        if suffix in {".tif", ".tiff"} and _tiff_bits(image) > 8 and image.mode not in _SIXTEEN_BIT_MODES:
+    with Image.open(path) as opened:
+        if suffix in {".tif", ".tiff"} and _tiff_bits(opened) > 8 and opened.mode not in _SIXTEEN_BIT_MODES:
             return _decode_tiff(path)
-        image = ImageOps.exif_transpose(image)
+        image = ImageOps.exif_transpose(opened)
         if image.mode in _SIXTEEN_BIT_MODES:
             return torch.from_numpy(np.asarray(image, dtype=np.float32) / 65535.0)[None]
         if image.mode == "F":

@@ -227,9 +227,9 @@ def _place(rng: np.random.Generator, radii: list[float], size: int) -> list[tupl
 def _draw_ellipses(rng: np.random.Generator, size: int, min_ratio: float,
                    majors: tuple[float, float] = (0.12, 0.2)) -> list[_Ellipse]:
     """1-3 non-touching rotated ellipses, semi-major axes in `majors` (fractions of the side)."""
-    majors = [rng.uniform(*majors) * size for _ in range(rng.integers(1, 4))]
+    radii = [rng.uniform(*majors) * size for _ in range(rng.integers(1, 4))]
     shapes = []
-    for cx, cy, a in _place(rng, majors, size):
+    for cx, cy, a in _place(rng, radii, size):
         b = rng.uniform(max(0.1 * size, min_ratio * a), 0.9 * a)
         shapes.append(_Ellipse(cx, cy, a, b, rng.uniform(0, np.pi)))
     return shapes
@@ -266,7 +266,8 @@ def _draw_hue(rng: np.random.Generator, size: int) -> list[_ShadedBall]:
     ]
 
 
-_DRAWERS = {"stripes": _draw_stripes, "shapes": _draw_shapes, "hue": _draw_hue}
+_DRAWERS: dict[str, Callable[[np.random.Generator, int], list]] = {
+    "stripes": _draw_stripes, "shapes": _draw_shapes, "hue": _draw_hue}
 
 
 @dataclass(frozen=True)

@@ -127,10 +127,6 @@ class UnpairedImageFolder(Dataset):
 def load_preview_batch(cfg: DataConfig, count: int) -> dict[str, Tensor]:
     """A fixed batch for sample grids: the first `count` readable test images of each domain (train
     images if there is no test folder), resized to the training size."""
-    if cfg.single_image:
-        from pairless.data.single_image import single_image_preview  # that module imports this one
-
-        return single_image_preview(cfg)
     root = Path(cfg.root)
     src, dst = ("A", "B") if cfg.direction == "AtoB" else ("B", "A")
     channels = {"A": cfg.channels_a, "B": cfg.channels_b}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from itertools import pairwise
 from pathlib import Path
 
 import torch
@@ -36,7 +37,7 @@ class DomainClassifier(nn.Module):
         super().__init__()
         channels = [3, width, 2 * width, 4 * width, 4 * width]
         layers: list[nn.Module] = []
-        for c_in, c_out in zip(channels, channels[1:]):
+        for c_in, c_out in pairwise(channels):
             layers += [nn.Conv2d(c_in, c_out, 4, stride=2, padding=1), nn.LeakyReLU(0.2, inplace=True)]
         self.body = nn.Sequential(*layers)
         self.head = nn.Linear(channels[-1], 1)
@@ -129,7 +130,8 @@ def augment(batch: Tensor, generator: torch.Generator) -> Tensor:
     padded = F.pad(batch, (SHIFT,) * 4, mode="reflect")
     offsets = torch.randint(2 * SHIFT + 1, (len(batch), 2), generator=generator).tolist()
     height, width = batch.shape[-2:]
-    return torch.stack([image[:, dy:dy + height, dx:dx + width] for image, (dy, dx) in zip(padded, offsets)])
+    return torch.stack([image[:, dy:dy + height, dx:dx + width]
+                        for image, (dy, dx) in zip(padded, offsets, strict=True)])
 
 
 @torch.no_grad()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import cast
 
 import torch
 from torch import Tensor
@@ -32,13 +33,15 @@ def ssim(prediction: Tensor, target: Tensor) -> float:
     from torchmetrics.functional.image import structural_similarity_index_measure
 
     batch = (prediction[None], target[None]) if prediction.ndim == 3 else (prediction, target)
-    return structural_similarity_index_measure(batch[0].double(), batch[1].double(), data_range=1.0).item()
+    score = structural_similarity_index_measure(batch[0].double(), batch[1].double(), data_range=1.0)
+    return float(cast(Tensor, score))
 
 
 def paired_scores(predictions: list[Tensor], targets: list[Tensor]) -> dict[str, float]:
     """Mean L1, PSNR and SSIM over matched pairs of images in [0, 1] (each pair may have its own size)."""
-    per_pair = [(l1_error(p, t), psnr(p, t), ssim(p, t)) for p, t in zip(predictions, targets)]
-    l1, peak, structure = (float(torch.tensor(column, dtype=torch.float64).mean()) for column in zip(*per_pair))
+    per_pair = [(l1_error(p, t), psnr(p, t), ssim(p, t)) for p, t in zip(predictions, targets, strict=True)]
+    l1, peak, structure = (float(torch.tensor(column, dtype=torch.float64).mean())
+                           for column in zip(*per_pair, strict=True))
     return {"l1": l1, "psnr": peak, "ssim": structure, "count": len(per_pair)}
 
 

@@ -12,14 +12,16 @@ from collections.abc import Sequence
 
 from torch import Tensor
 
+from pairless.losses.total import total
+
 
 def mean_feature_l1(real: Sequence[Tensor], fake: Sequence[Tensor]) -> Tensor:
     """Mean over layers of mean_c |mu_real[c] - mu_fake[c]|, mu = mean over batch and positions."""
     terms = [(r.float().mean(dim=(0, 2, 3)) - f.float().mean(dim=(0, 2, 3))).abs().mean()
              for r, f in zip(real, fake, strict=True)]
-    return sum(terms) / len(terms)
+    return total(terms) / len(terms)
 
 
 def discogan_feature_matching(real: Sequence[Tensor], fake: Sequence[Tensor]) -> Tensor:
     """Sum over layers of mean_{c,h,w} (mean_n real - mean_n fake)^2."""
-    return sum((r.float().mean(0) - f.float().mean(0)).pow(2).mean() for r, f in zip(real, fake, strict=True))
+    return total((r.float().mean(0) - f.float().mean(0)).pow(2).mean() for r, f in zip(real, fake, strict=True))

@@ -42,5 +42,5 @@ def patch_nce_loss(query: Tensor, key: Tensor, batch_size: int, temperature: flo
 def multilayer_patch_nce_loss(queries: Sequence[Tensor], keys: Sequence[Tensor], batch_size: int,
                               temperature: float = 0.07, negatives: Negatives = "image") -> Tensor:
     """Mean of `patch_nce_loss` over feature layers."""
-    losses = [patch_nce_loss(q, k, batch_size, temperature, negatives) for q, k in zip(queries, keys)]
+    losses = [patch_nce_loss(q, k, batch_size, temperature, negatives) for q, k in zip(queries, keys, strict=True)]
     return torch.stack(losses).mean()

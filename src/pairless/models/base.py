@@ -11,14 +11,24 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import ClassVar, Literal, Protocol
+from typing import ClassVar, Literal, Protocol, TypeVar
 
+import torch
 from torch import Tensor, nn
 
 from pairless.errors import PairlessError
 from pairless.models.image_pool import ImagePool
+from pairless.nn.ugatit import CAMOutput
 
 DIRECTIONS = ("AtoB", "BtoA")
+T = TypeVar("T")
+
+
+def resolved(value: T | None, option: str) -> T:
+    """A config field that `RunConfig.resolved()` fills from the crop size; None only in unresolved configs."""
+    if value is None:
+        raise PairlessError(f"option '{option}' is unset: build models from RunConfig.resolved()")
+    return value
 
 
 @dataclass(frozen=True)
@@ -38,16 +48,28 @@ class Updater(Protocol):
         """Backpropagate `loss` and step the optimisers of `groups` (their gradients zeroed first)."""
 
 
-class TranslationModel(nn.Module):
-    directions: ClassVar[tuple[str, ...]] = ("AtoB",)
-    size_multiple: ClassVar[int] = 4
-    """Inputs are padded to a multiple of this at inference (the generators downsample twice)."""
+class Method(nn.Module):
+    """What the trainer, checkpoints and inference may rely on, with every optional hook's default.
 
-    def __init__(self, config, channels_a: int = 3, channels_b: int = 3):
+    A method is built from its config and the channel counts of the data (`build`), says which networks each
+    optimiser steps, and runs one training step through the trainer's `Updater`.
+    """
+
+    data_kind: ClassVar[Literal["unpaired", "labelled"]] = "unpaired"
+    """The training data: two unpaired image domains, or labelled images (class folders, IDX files)."""
+    size_multiple: int = 4
+    """Image sides must be multiples of this (the generators downsample twice); inputs are padded to it."""
+    has_attention_maps: ClassVar[bool] = False
+    """Whether `translate_with_attention` gives the generator's attention heat-maps (U-GAT-IT)."""
+
+    def __init__(self, config):
         super().__init__()
         self.config = config
-        self.channels_a = channels_a
-        self.channels_b = channels_b
+
+    @classmethod
+    def build(cls, config, channels_a: int, channels_b: int) -> Method:
+        """The model for data with these channel counts (domain A, domain B; labelled data has only A)."""
+        raise NotImplementedError
 
     def optimizer_groups(self) -> list[OptimizerGroup]:
         raise NotImplementedError
@@ -58,6 +80,10 @@ class TranslationModel(nn.Module):
 
     def translate(self, images: Tensor, direction: str = "AtoB") -> Tensor:
         """Images in [-1, 1], shape [N, C, H, W] with H, W multiples of `size_multiple`."""
+        raise NotImplementedError
+
+    def translate_with_attention(self, images: Tensor, direction: str = "AtoB") -> CAMOutput:
+        """The translation with its attention heat-map; only models with `has_attention_maps` have it."""
         raise NotImplementedError
 
     def visuals(self, batch: dict[str, Tensor]) -> list[dict[str, Tensor]]:
@@ -88,6 +114,34 @@ class TranslationModel(nn.Module):
         """Called right after optimiser `group` stepped: the place for parameter constraints
         (e.g. clipping a critic's weights or a normalisation's mixing ratio)."""
         del group
+
+    def discriminator_networks(self) -> dict[str, nn.Module]:
+        """The discriminators whose stability is logged (diag/...; train/diagnostics.py) with `realness` and
+        `generate`; none by default."""
+        return {}
+
+    def realness(self, images: Tensor, labels: Tensor) -> Tensor:
+        """D's logits (positive: real) for labelled images; needed where `discriminator_networks` is not empty."""
+        raise NotImplementedError
+
+    def generate(self, labels: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """Images of the given classes in [-1, 1]; class-conditional methods only."""
+        raise NotImplementedError
+
+
+class TranslationModel(Method):
+    """A method that translates images between two domains A and B."""
+
+    directions: ClassVar[tuple[str, ...]] = ("AtoB",)
+
+    def __init__(self, config, channels_a: int = 3, channels_b: int = 3):
+        super().__init__(config)
+        self.channels_a = channels_a
+        self.channels_b = channels_b
+
+    @classmethod
+    def build(cls, config, channels_a: int, channels_b: int) -> TranslationModel:
+        return cls(config, channels_a, channels_b)
 
     def input_channels(self, direction: str) -> int:
         self.check_direction(direction)
@@ -132,7 +186,7 @@ def frozen(*modules: nn.Module) -> Iterator[None]:
     try:
         yield
     finally:
-        for p, flag in zip(params, flags):
+        for p, flag in zip(params, flags, strict=True):
             p.requires_grad_(flag)
 
 

@@ -38,14 +38,16 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from pairless.errors import PairlessError
+from pairless.fields import bounded
 from pairless.losses.adversarial import discriminator_loss, generator_loss
 from pairless.losses.conditional import conditional_contrastive_loss
-from pairless.models.base import OptimizerGroup, Updater, frozen
+from pairless.losses.total import Objective, logged, mean_objective
+from pairless.models.base import Method, OptimizerGroup, Updater, frozen, resolved
+from pairless.models.options import ModelConfig
 from pairless.models.registry import Preset, register
 from pairless.nn.biggan import z_chunks
-from pairless.nn.conditional import (SIZES, Backbone, ConditionalDiscriminator, HeadKind,
-                                     build_generator)
-from pairless.train.distributed import gather_rows
+from pairless.nn.conditional import SIZES, Backbone, ConditionalDiscriminator, HeadKind, build_generator
+from pairless.nn.gather import gather_rows
 
 DEFAULT_D_STEPS = {"dcgan": 2, "resnet": 5, "biggan": 5}
 """StudioGAN's CIFAR-10 configurations: d_updates_per_step of its DCGAN config, d_steps_per_iter of its
@@ -57,55 +59,38 @@ BN_STATISTICS = ("running_mean", "running_var")
 
 
 @dataclass
-class ConditionalGANConfig:
+class ConditionalGANConfig(ModelConfig):
     backbone: Backbone = "resnet"
     """dcgan (32 px), resnet or biggan (32 or 64 px)."""
-    width: int = 64
+    width: int = bounded(64, at_least=1)
     """Base channel count: the 32 px ResNet G has 4 x width channels, D 2 x width (SNGAN's 256/128 at 64)."""
-    z_dim: int = 128
+    z_dim: int = bounded(128, at_least=1)
     """Length of the noise vector (biggan: a multiple of 4 at 32 px, of 5 at 64 px)."""
-    shared_dim: int = 128
+    shared_dim: int = bounded(128, at_least=1)
     """biggan: size of the class embedding shared by the generator's conditional batch norms."""
-    d_steps: int | None = None
+    d_steps: int | None = bounded(None, at_least=0)
     """Discriminator steps per generator step, each on fresh real images; None: 2 for dcgan, else 5."""
-    embed_dim: int = 512
+    embed_dim: int = bounded(512, at_least=1)
     """ContraGAN: size of the projected embeddings and class proxies (the paper's 512 on CIFAR-10)."""
-    temperature: float = 1.0
+    temperature: float = bounded(1.0, above=0)
     """ContraGAN: temperature of the 2C loss."""
-    lambda_cond: float = 1.0
+    lambda_cond: float = bounded(1.0, at_least=0)
     """Weight of the conditioning loss (ACGAN cross-entropy, ContraGAN 2C); ProjGAN has none."""
     g_spectral_norm: bool = False
     """Spectral norm in the generator too (the discriminator always has it)."""
     ema: bool = False
     """Keep an exponential moving average of the generator's weights for sampling."""
-    ema_decay: float = 0.9999
-    ema_start: int = 1000
+    ema_decay: float = bounded(0.9999, at_least=0, below=1)
+    ema_start: int = bounded(1000, at_least=0)
     """Generator updates before averaging starts (until then the average copies G)."""
-    holdout: float = 0.05
+    holdout: float = bounded(0.05, at_least=0, below=1)
     """Fraction of each class never trained on: the discriminator diagnostics compare it with training images."""
-    num_classes: int | None = None
+    num_classes: int | None = bounded(None, at_least=2)
     """None: the number of classes found in the data (set by the trainer)."""
     image_size: int | None = None
     """Set by the trainer from --size."""
 
-    def __post_init__(self):
-        positive = {"width": self.width, "z_dim": self.z_dim, "embed_dim": self.embed_dim,
-                    "shared_dim": self.shared_dim, "d_steps": self.d_steps or 1}
-        for name, value in positive.items():
-            if value < 1:
-                raise PairlessError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
-        if self.temperature <= 0:
-            raise PairlessError(f"--temperature must be positive, got {self.temperature}")
-        if self.lambda_cond < 0:
-            raise PairlessError(f"--lambda-cond must be 0 or more, got {self.lambda_cond}")
-        if not 0 <= self.ema_decay < 1:
-            raise PairlessError(f"--ema-decay must be in [0, 1), got {self.ema_decay}")
-        if self.ema_start < 0:
-            raise PairlessError(f"--ema-start must be 0 or more, got {self.ema_start}")
-        if not 0 <= self.holdout < 1:
-            raise PairlessError(f"--holdout must be in [0, 1), got {self.holdout}")
-        if self.num_classes is not None and self.num_classes < 2:
-            raise PairlessError(f"--num-classes must be at least 2, got {self.num_classes}")
+    def cross_check(self) -> None:
         if self.image_size is not None and self.image_size not in SIZES[self.backbone]:
             sizes = " or ".join(map(str, SIZES[self.backbone]))
             raise PairlessError(f"--size {self.image_size}: the {self.backbone} backbone is built for {sizes} px "
@@ -126,31 +111,37 @@ class ConditionalGANConfig:
         return self.d_steps or DEFAULT_D_STEPS[self.backbone]
 
 
-class ConditionalGAN(nn.Module):
+class ConditionalGAN(Method):
     """Generator G, discriminator D (with the method's head) and optionally G_ema."""
 
-    data_kind: ClassVar[str] = "labelled"
+    data_kind = "labelled"
     head: ClassVar[HeadKind]
+    ema_updates: Tensor
 
-    def __init__(self, config: ConditionalGANConfig, channels: int = 3, _second_domain_channels: int | None = None):
-        """`channels` of the images; the trainer passes a second domain's count, which does not apply here."""
-        super().__init__()
+    def __init__(self, config: ConditionalGANConfig, channels: int = 3):
+        super().__init__(config)
         if config.num_classes is None or config.image_size is None:
             raise PairlessError("the number of classes and the image size come from the data: train through "
                                 "pairless.train.loop.train or set --num-classes and --image-size")
-        self.config, self.channels = config, channels
+        self.channels = channels
         c = config
-        self.G = build_generator(c.backbone, c.image_size, channels, c.num_classes, c.width, c.z_dim,
-                                 c.g_spectral_norm, c.shared_dim)
-        self.D = ConditionalDiscriminator(c.backbone, self.head, c.image_size, channels, c.num_classes, c.width,
-                                          c.embed_dim)
+        size, classes = resolved(c.image_size, "image_size"), resolved(c.num_classes, "num_classes")
+        self.G = build_generator(c.backbone, size, channels, classes, c.width, c.z_dim, c.g_spectral_norm,
+                                 c.shared_dim)
+        self.D = ConditionalDiscriminator(c.backbone, self.head, size, channels, classes, c.width, c.embed_dim)
         if c.ema:
             self.G_ema = copy.deepcopy(self.G).requires_grad_(False)
             self.register_buffer("ema_updates", torch.zeros((), dtype=torch.long))
 
+    @classmethod
+    def build(cls, config: ConditionalGANConfig, channels_a: int, channels_b: int) -> ConditionalGAN:
+        """Labelled images have one channel count (`channels_a`)."""
+        del channels_b
+        return cls(config, channels_a)
+
     @property
     def num_classes(self) -> int:
-        return self.config.num_classes
+        return resolved(self.config.num_classes, "num_classes")
 
     def optimizer_groups(self) -> list[OptimizerGroup]:
         return [OptimizerGroup("D", ("D",)), OptimizerGroup("G", ("G",))]
@@ -164,31 +155,32 @@ class ConditionalGAN(nn.Module):
         steps = self.config.batches_per_step
         if len(batch["label"]) % steps:
             raise ValueError(f"a step needs {steps} equal batches, got {len(batch['label'])} samples")
-        d_losses = [self.discriminator_step(real, labels, updater)
-                    for real, labels in zip(batch["image"].chunk(steps), batch["label"].chunk(steps))]
-        d_adv, d_cond = (torch.stack(values).mean() for values in zip(*d_losses))
+        d_steps = [self.discriminator_step(real, labels, updater)
+                   for real, labels in zip(batch["image"].chunk(steps), batch["label"].chunk(steps), strict=True)]
+        d = mean_objective(d_steps)
 
         z, fake_labels = self.sample_inputs(len(batch["label"]) // steps, batch["image"].device)
         with frozen(self.D):
             out = self.D(self.G(z, fake_labels), fake_labels)
-        g_adv = generator_loss("hinge", out["logit"])
-        g_cond = self.condition_loss(out, fake_labels)
-        updater.step(g_adv + self.config.lambda_cond * g_cond, "G")
-        losses = {"D_adv": d_adv, "G_adv": g_adv}
-        if self.head != "projgan":
-            losses |= {"D_cond": d_cond, "G_cond": g_cond}
-        return losses
+        g = self.objective("G", generator_loss("hinge", out["logit"]), self.condition_loss(out, fake_labels))
+        updater.step(g.total, "G")
+        return logged(d, g)
 
-    def discriminator_step(self, real: Tensor, labels: Tensor, updater: Updater) -> tuple[Tensor, Tensor]:
-        """One D update on real images against fresh generated ones; returns (hinge loss, condition loss)."""
+    def objective(self, net: str, adversarial: Tensor, condition: Tensor) -> Objective:
+        """The hinge loss and, weighted by lambda_cond, the conditioning loss (ProjGAN has none)."""
+        terms = {f"{net}_adv": adversarial} | ({f"{net}_cond": condition} if self.head != "projgan" else {})
+        return Objective(net, terms, {f"{net}_cond": self.config.lambda_cond})
+
+    def discriminator_step(self, real: Tensor, labels: Tensor, updater: Updater) -> Objective:
+        """One D update on real images against fresh generated ones."""
         z, fake_labels = self.sample_inputs(len(labels), real.device)
         with torch.no_grad():
             fake = self.G(z, fake_labels)
         out_real, out_fake = self.D(real, labels), self.D(fake, fake_labels)
-        d_adv = discriminator_loss("hinge", out_real["logit"], out_fake["logit"])
-        d_cond = self.condition_loss(out_real, labels)
-        updater.step(d_adv + self.config.lambda_cond * d_cond, "D")
-        return d_adv.detach(), d_cond.detach()
+        d = self.objective("D", discriminator_loss("hinge", out_real["logit"], out_fake["logit"]),
+                           self.condition_loss(out_real, labels))
+        updater.step(d.total, "D")
+        return d
 
     def sample_inputs(self, count: int, device: torch.device) -> tuple[Tensor, Tensor]:
         """Noise and uniformly drawn labels from the global generator (saved with checkpoints)."""
@@ -214,16 +206,16 @@ class ConditionalGAN(nn.Module):
         """Average G's weights and batch-norm running statistics; copy its other buffers (spectral-norm
         power-iteration vectors, batch counters), which belong to the current weights."""
         decay = self.config.ema_decay if int(self.ema_updates) >= self.config.ema_start else 0.0
-        for average, current in zip(self.G_ema.parameters(), self.G.parameters()):
-            average.lerp_(current, 1 - decay)
-        for average_module, module in zip(self.G_ema.modules(), self.G.modules()):
+        for average, weight in zip(self.G_ema.parameters(), self.G.parameters(), strict=True):
+            average.lerp_(weight, 1 - decay)
+        for average_module, module in zip(self.G_ema.modules(), self.G.modules(), strict=True):
             averaged = BN_STATISTICS if isinstance(module, nn.modules.batchnorm._BatchNorm) else ()
             for name, current in module.named_buffers(recurse=False):
-                average = getattr(average_module, name)
+                average_buffer = getattr(average_module, name)
                 if name in averaged:
-                    average.lerp_(current, 1 - decay)
+                    average_buffer.lerp_(current, 1 - decay)
                 else:
-                    average.copy_(current)
+                    average_buffer.copy_(current)
         self.ema_updates += 1
 
     @property

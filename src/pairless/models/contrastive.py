@@ -9,6 +9,7 @@ import torch
 from torch import Tensor
 
 from pairless.errors import PairlessError
+from pairless.fields import Checked, bounded
 from pairless.losses.patchnce import Negatives, multilayer_patch_nce_loss
 from pairless.nn.patch_sampler import PatchSampleMLP
 from pairless.nn.resnet_generator import ResnetGenerator
@@ -31,22 +32,20 @@ learning rate decays (its "fine-tuning" epochs)."""
 
 
 @dataclass
-class PatchNCEOptions:
+class PatchNCEOptions(Checked):
     """The PatchNCE settings every contrastive method exposes (defaults: CUT)."""
 
     nce_layers: tuple[int, ...] = (0, 4, 8, 12, 16)
-    num_patches: int = 256
+    num_patches: int = bounded(256, at_least=1)
     nce_temperature: float = 0.07
     nce_negatives: Negatives = "image"
-    head_dim: int = 256
+    head_dim: int = bounded(256, at_least=1)
 
-    def __post_init__(self):
+    def cross_check(self) -> None:
         if not self.nce_layers:
             raise PairlessError("--nce-layers needs at least one layer index")
         if list(self.nce_layers) != sorted(set(self.nce_layers)):
             raise PairlessError(f"--nce-layers must be increasing without repeats, got {self.nce_layers}")
-        if self.num_patches < 1 or self.head_dim < 1:
-            raise PairlessError("--num-patches and --head-dim must be at least 1")
 
 
 def check_nce_layers(generator: ResnetGenerator, layers: Sequence[int], n_blocks: int) -> None:

@@ -12,12 +12,18 @@ from dataclasses import dataclass, replace
 import torch
 from torch import Tensor
 
-from pairless.errors import PairlessError
 from pairless.losses.adversarial import GanMode, discriminator_loss, generator_loss
-from pairless.models.base import OptimizerGroup, TranslationModel, Updater, frozen, same_channels_or_warn
-from pairless.models.contrastive import (REFERENCE_DATA, PatchNCEOptions, antialias_up_for, check_nce_layers,
-                                         sampled_patch_nce)
+from pairless.losses.total import Objective, logged
+from pairless.models.base import OptimizerGroup, TranslationModel, Updater, frozen, resolved, same_channels_or_warn
+from pairless.models.contrastive import (
+    REFERENCE_DATA,
+    PatchNCEOptions,
+    antialias_up_for,
+    check_nce_layers,
+    sampled_patch_nce,
+)
 from pairless.models.feature_losses import FeatureLossOptions, feature_losses
+from pairless.models.options import ResnetOptions
 from pairless.models.registry import register
 from pairless.nn.init import InitScheme, init_weights
 from pairless.nn.patch_sampler import PatchSampleMLP
@@ -26,12 +32,7 @@ from pairless.nn.resnet_generator import ResnetGenerator
 
 
 @dataclass
-class CUTConfig(FeatureLossOptions, PatchNCEOptions):
-    width: int = 64
-    """Base channel count of generator (ngf) and discriminator (ndf)."""
-    n_blocks: int | None = None
-    """Residual blocks; None picks 9 for crops of 256 px and more, 6 below (CycleGAN's choice)."""
-    d_layers: int = 3
+class CUTConfig(ResnetOptions, FeatureLossOptions, PatchNCEOptions):
     antialias: bool = True
     antialias_up: bool | None = None
     """Blurred 2x upsampling in G (the reference's default); None: on for crops of 128 px and more, transposed
@@ -44,23 +45,19 @@ class CUTConfig(FeatureLossOptions, PatchNCEOptions):
     flip_equivariance: bool = False
     """FastCUT: randomly flip the input and flip the output's features back before PatchNCE."""
     init: InitScheme = "xavier"
-    init_gain: float = 0.02
 
     def for_size(self, size: int) -> CUTConfig:
-        return self if self.antialias_up is not None else replace(self, antialias_up=antialias_up_for(size))
-
-    def __post_init__(self):
-        super().__post_init__()
-        if self.width < 1 or (self.n_blocks or 0) < 0:
-            raise PairlessError("--width must be at least 1 and --n-blocks at least 0")
+        cfg = super().for_size(size)
+        return cfg if cfg.antialias_up is not None else replace(cfg, antialias_up=antialias_up_for(size))
 
 
 class CUTModel(TranslationModel):
     def __init__(self, config: CUTConfig, channels_a: int = 3, channels_b: int = 3):
         super().__init__(config, channels_a, channels_b)
         c = config
-        self.G = ResnetGenerator(channels_a, channels_b, c.width, c.n_blocks, c.antialias, c.antialias_up)
-        check_nce_layers(self.G, c.nce_layers, c.n_blocks)
+        n_blocks, antialias_up = resolved(c.n_blocks, "n_blocks"), resolved(c.antialias_up, "antialias_up")
+        self.G = ResnetGenerator(channels_a, channels_b, c.width, n_blocks, c.antialias, antialias_up)
+        check_nce_layers(self.G, c.nce_layers, n_blocks)
         self.D = PatchDiscriminator(channels_b, c.width, c.d_layers, antialias=c.antialias)
         self.F = PatchSampleMLP(self.G.feature_channels(c.nce_layers), c.head_dim)
         for net in (self.G, self.D, self.F):
@@ -80,23 +77,22 @@ class CUTModel(TranslationModel):
         output, features = self.G(inputs, c.nce_layers)
         fake_b = output[:n]
 
-        loss_d = 0.5 * discriminator_loss(c.gan_mode, self.D(real_b), self.D(fake_b.detach()))
-        updater.step(loss_d, "D")
+        d = Objective("D", {"D": discriminator_loss(c.gan_mode, self.D(real_b), self.D(fake_b.detach()))},
+                      {"D": 0.5})
+        updater.step(d.total, "D")
 
         with frozen(self.D):
-            loss_gan = c.lambda_gan * generator_loss(c.gan_mode, self.D(fake_b))
+            terms = {"G_gan": generator_loss(c.gan_mode, self.D(fake_b))}
             extra = feature_losses(c, self.D, real_b, fake_b)
         keys_a = self.G(real_a, c.nce_layers, encode_only=True) if flipped else [f[:n] for f in features]
-        loss_nce = self.patch_nce(fake_b, keys_a, flipped)
-        losses = {"D": loss_d, "G_gan": loss_gan, "nce": loss_nce} | extra
-        loss_nce_total = loss_nce
-        if self.use_nce_idt:
-            losses["nce_idt"] = self.patch_nce(output[n:], [f[n:] for f in features], flipped=False)
-            loss_nce_total = 0.5 * (loss_nce + losses["nce_idt"])
-        loss_g = loss_gan + c.lambda_nce * loss_nce_total + sum(extra.values())
-        updater.step(loss_g, "G")
-        losses["G"] = loss_g
-        return losses
+        terms["nce"] = self.patch_nce(fake_b, keys_a, flipped)
+        if self.use_nce_idt:  # the two NCE terms share lambda_nce
+            terms["nce_idt"] = self.patch_nce(output[n:], [f[n:] for f in features], flipped=False)
+        nce_weight = 0.5 * c.lambda_nce if self.use_nce_idt else c.lambda_nce
+        g = Objective("G", terms | extra, {"G_gan": c.lambda_gan, "nce": nce_weight, "nce_idt": nce_weight,
+                                           **c.feature_weights()})
+        updater.step(g.total, "G")
+        return logged(d, g)
 
     def patch_nce(self, generated: Tensor, source_features: list[Tensor], flipped: bool) -> Tensor:
         """PatchNCE between the generator's encoding of `generated` (queries) and of its source (keys)."""

@@ -7,37 +7,27 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from pairless.errors import PairlessError
+from pairless.fields import bounded
 from pairless.losses.adversarial import GanMode, discriminator_loss, generator_loss
 from pairless.losses.reconstruction import cycle_loss, identity_loss
-from pairless.models.base import OptimizerGroup, CycleTranslationModel, Updater, frozen, same_channels_or_warn
+from pairless.losses.total import Objective, logged
+from pairless.models.base import CycleTranslationModel, OptimizerGroup, Updater, frozen, resolved, same_channels_or_warn
 from pairless.models.feature_losses import FeatureLossOptions, feature_losses
 from pairless.models.image_pool import ImagePool
+from pairless.models.options import ResnetOptions
 from pairless.models.registry import register
-from pairless.nn.init import InitScheme, init_weights
+from pairless.nn.init import init_weights
 from pairless.nn.patchgan import PatchDiscriminator
 from pairless.nn.resnet_generator import ResnetGenerator
 
 
 @dataclass
-class CycleGANConfig(FeatureLossOptions):
-    width: int = 64
-    n_blocks: int | None = None
-    """Residual blocks; None picks 9 for crops of 256 px and more, 6 below."""
-    d_layers: int = 3
-    antialias: bool = False
+class CycleGANConfig(ResnetOptions, FeatureLossOptions):
     gan_mode: GanMode = "lsgan"
     lambda_cycle: float = 10.0
     lambda_idt: float = 0.5
     """Identity weight relative to lambda_cycle (0.5 x 10 = 5)."""
-    pool_size: int = 50
-    init: InitScheme = "normal"
-    init_gain: float = 0.02
-
-    def __post_init__(self):
-        super().__post_init__()
-        if self.width < 1 or (self.n_blocks or 0) < 0 or self.pool_size < 0:
-            raise PairlessError("--width must be at least 1, --n-blocks and --pool-size at least 0")
+    pool_size: int = bounded(50, at_least=0)
 
 
 class CycleGANModel(CycleTranslationModel):
@@ -45,9 +35,9 @@ class CycleGANModel(CycleTranslationModel):
     def __init__(self, config: CycleGANConfig, channels_a: int = 3, channels_b: int = 3):
         super().__init__(config, channels_a, channels_b)
         c = config
-        aa = c.antialias
-        self.G_AB = ResnetGenerator(channels_a, channels_b, c.width, c.n_blocks, aa, aa)
-        self.G_BA = ResnetGenerator(channels_b, channels_a, c.width, c.n_blocks, aa, aa)
+        aa, n_blocks = c.antialias, resolved(c.n_blocks, "n_blocks")
+        self.G_AB = ResnetGenerator(channels_a, channels_b, c.width, n_blocks, aa, aa)
+        self.G_BA = ResnetGenerator(channels_b, channels_a, c.width, n_blocks, aa, aa)
         self.D_A = PatchDiscriminator(channels_a, c.width, c.d_layers, aa)
         self.D_B = PatchDiscriminator(channels_b, c.width, c.d_layers, aa)
         for net in (self.G_AB, self.G_BA, self.D_A, self.D_B):
@@ -72,23 +62,23 @@ class CycleGANModel(CycleTranslationModel):
         rec_a, rec_b = self.G_BA(fake_b), self.G_AB(fake_a)
 
         with frozen(self.D_A, self.D_B):
-            loss_gan_ab = generator_loss(c.gan_mode, self.D_B(fake_b))
-            loss_gan_ba = generator_loss(c.gan_mode, self.D_A(fake_a))
+            terms = {"G_gan_AB": generator_loss(c.gan_mode, self.D_B(fake_b)),
+                     "G_gan_BA": generator_loss(c.gan_mode, self.D_A(fake_a))}
             extra = (feature_losses(c, self.D_B, real_b, fake_b, "_B")
                      | feature_losses(c, self.D_A, real_a, fake_a, "_A"))
-        loss_cycle = c.lambda_cycle * (cycle_loss(rec_a, real_a) + cycle_loss(rec_b, real_b))
-        loss_g = loss_gan_ab + loss_gan_ba + loss_cycle + sum(extra.values())
-        losses = {"G_gan_AB": loss_gan_ab, "G_gan_BA": loss_gan_ba, "cycle": loss_cycle} | extra
+        terms["cycle"] = cycle_loss(rec_a, real_a) + cycle_loss(rec_b, real_b)
+        terms |= extra
         if self.use_idt:
-            weight = c.lambda_cycle * c.lambda_idt
-            losses["idt"] = weight * (identity_loss(idt_b, real_b) + identity_loss(idt_a, real_a))
-            loss_g = loss_g + losses["idt"]
-        updater.step(loss_g, "G")
+            terms["idt"] = identity_loss(idt_b, real_b) + identity_loss(idt_a, real_a)
+        g = Objective("G", terms, {"cycle": c.lambda_cycle, "idt": c.lambda_cycle * c.lambda_idt,
+                                   **c.feature_weights("_B", "_A")})
+        updater.step(g.total, "G")
 
-        loss_d_b = 0.5 * discriminator_loss(c.gan_mode, self.D_B(real_b), self.D_B(self.pool_B.query(fake_b)))
-        loss_d_a = 0.5 * discriminator_loss(c.gan_mode, self.D_A(real_a), self.D_A(self.pool_A.query(fake_a)))
-        updater.step(loss_d_a + loss_d_b, "D")
-        return losses | {"G": loss_g, "D_A": loss_d_a, "D_B": loss_d_b}
+        d_b = discriminator_loss(c.gan_mode, self.D_B(real_b), self.D_B(self.pool_B.query(fake_b)))
+        d_a = discriminator_loss(c.gan_mode, self.D_A(real_a), self.D_A(self.pool_A.query(fake_a)))
+        d = Objective("D", {"D_A": d_a, "D_B": d_b}, {"D_A": 0.5, "D_B": 0.5})
+        updater.step(d.total, "D")
+        return logged(g, d)
 
 
 register("cyclegan", CycleGANModel, CycleGANConfig, train={"epochs": 200, "decay_fraction": 0.5},

@@ -24,15 +24,23 @@ from dataclasses import dataclass, replace
 import torch
 from torch import Tensor
 
-from pairless.errors import PairlessError
+from pairless.fields import bounded
 from pairless.losses.adversarial import GanMode, discriminator_loss, generator_loss
 from pairless.losses.reconstruction import identity_loss
 from pairless.losses.similarity import similarity_loss
-from pairless.models.base import OptimizerGroup, CycleTranslationModel, Updater, frozen, same_channels_or_warn
-from pairless.models.contrastive import (REFERENCE_DATA, PatchNCEOptions, SampledPatchNCE, antialias_up_for,
-                                         check_nce_layers, sampled_patch_nce)
+from pairless.losses.total import Objective, logged
+from pairless.models.base import CycleTranslationModel, OptimizerGroup, Updater, frozen, resolved, same_channels_or_warn
+from pairless.models.contrastive import (
+    REFERENCE_DATA,
+    PatchNCEOptions,
+    SampledPatchNCE,
+    antialias_up_for,
+    check_nce_layers,
+    sampled_patch_nce,
+)
 from pairless.models.feature_losses import FeatureLossOptions, feature_losses
 from pairless.models.image_pool import ImagePool
+from pairless.models.options import ResnetOptions
 from pairless.models.registry import Preset, register
 from pairless.nn.init import InitScheme, init_weights
 from pairless.nn.patch_sampler import PatchSampleMLP
@@ -42,12 +50,8 @@ from pairless.nn.similarity import SimilarityProjector, stack_patch_samples
 
 
 @dataclass
-class DCLConfig(FeatureLossOptions, PatchNCEOptions):
+class DCLConfig(ResnetOptions, FeatureLossOptions, PatchNCEOptions):
     nce_layers: tuple[int, ...] = (4, 8, 12, 16)
-    width: int = 64
-    n_blocks: int | None = None
-    """Residual blocks; None picks 9 for crops of 256 px and more, 6 below."""
-    d_layers: int = 3
     antialias: bool = True
     antialias_up: bool | None = None
     """Blurred 2x upsampling in G (the reference's default); None: on for crops of 128 px and more, transposed
@@ -58,22 +62,17 @@ class DCLConfig(FeatureLossOptions, PatchNCEOptions):
     lambda_idt: float = 1.0
     lambda_sim: float = 0.0
     """SimDCL's similarity loss weight (0 = DCLGAN); the term is added outside the halved objective."""
-    sim_dim: int = 64
-    pool_size: int = 0
+    sim_dim: int = bounded(64, at_least=1)
+    pool_size: int = bounded(0, at_least=0)
     """Generated images kept for the discriminator update; 0 (the reference code) uses the current ones."""
     head_lr: float | None = 1e-3
     """Learning rate of the patch heads; None uses the run's --lr and betas."""
     head_beta1: float = 0.9
     init: InitScheme = "xavier"
-    init_gain: float = 0.02
 
     def for_size(self, size: int) -> DCLConfig:
-        return self if self.antialias_up is not None else replace(self, antialias_up=antialias_up_for(size))
-
-    def __post_init__(self):
-        super().__post_init__()
-        if self.width < 1 or (self.n_blocks or 0) < 0 or self.pool_size < 0 or self.sim_dim < 1:
-            raise PairlessError("--width and --sim-dim must be at least 1, --n-blocks and --pool-size at least 0")
+        cfg = super().for_size(size)
+        return cfg if cfg.antialias_up is not None else replace(cfg, antialias_up=antialias_up_for(size))
 
 
 class DCLModel(CycleTranslationModel):
@@ -81,9 +80,10 @@ class DCLModel(CycleTranslationModel):
     def __init__(self, config: DCLConfig, channels_a: int = 3, channels_b: int = 3):
         super().__init__(config, channels_a, channels_b)
         c = config
-        self.G_AB = ResnetGenerator(channels_a, channels_b, c.width, c.n_blocks, c.antialias, c.antialias_up)
-        self.G_BA = ResnetGenerator(channels_b, channels_a, c.width, c.n_blocks, c.antialias, c.antialias_up)
-        check_nce_layers(self.G_AB, c.nce_layers, c.n_blocks)
+        n_blocks, antialias_up = resolved(c.n_blocks, "n_blocks"), resolved(c.antialias_up, "antialias_up")
+        self.G_AB = ResnetGenerator(channels_a, channels_b, c.width, n_blocks, c.antialias, antialias_up)
+        self.G_BA = ResnetGenerator(channels_b, channels_a, c.width, n_blocks, c.antialias, antialias_up)
+        check_nce_layers(self.G_AB, c.nce_layers, n_blocks)
         self.D_A = PatchDiscriminator(channels_a, c.width, c.d_layers, c.antialias)
         self.D_B = PatchDiscriminator(channels_b, c.width, c.d_layers, c.antialias)
         self.F_A = PatchSampleMLP(self.G_AB.feature_channels(c.nce_layers), c.head_dim)
@@ -117,9 +117,11 @@ class DCLModel(CycleTranslationModel):
         fake_b, idt_b = out_ab[:n], out_ab[n:]
         fake_a, idt_a = out_ba[:n], out_ba[n:]
 
-        loss_d_a = 0.5 * discriminator_loss(c.gan_mode, self.D_A(real_a), self.D_A(self.pool_A.query(fake_a)))
-        loss_d_b = 0.5 * discriminator_loss(c.gan_mode, self.D_B(real_b), self.D_B(self.pool_B.query(fake_b)))
-        updater.step(c.lambda_gan * (loss_d_a + loss_d_b), "D")
+        d = Objective("D", {
+            "D_A": discriminator_loss(c.gan_mode, self.D_A(real_a), self.D_A(self.pool_A.query(fake_a))),
+            "D_B": discriminator_loss(c.gan_mode, self.D_B(real_b), self.D_B(self.pool_B.query(fake_b)))},
+            {"D_A": 0.5 * c.lambda_gan, "D_B": 0.5 * c.lambda_gan})
+        updater.step(d.total, "D")
 
         with frozen(self.D_A, self.D_B):
             loss_gan = generator_loss(c.gan_mode, self.D_B(fake_b)) + generator_loss(c.gan_mode, self.D_A(fake_a))
@@ -130,18 +132,18 @@ class DCLModel(CycleTranslationModel):
                                    self.F_B, self.F_A, c, need_key_grad, patches)
         nce_ba = sampled_patch_nce(self.G_AB(fake_a, c.nce_layers, encode_only=True), [f[:n] for f in feats_ba],
                                    self.F_A, self.F_B, c, need_key_grad, patches)
-        losses = {"D_A": loss_d_a, "D_B": loss_d_b, "G_gan": loss_gan, "nce_AB": nce_ab.loss,
-                  "nce_BA": nce_ba.loss} | extra
-        total = c.lambda_gan * loss_gan + c.lambda_nce * (nce_ab.loss + nce_ba.loss)
+        terms = {"G_gan": loss_gan, "nce_AB": nce_ab.loss, "nce_BA": nce_ba.loss}
         if self.use_idt:
-            losses["idt"] = identity_loss(idt_b, real_b) + identity_loss(idt_a, real_a)
-            total = total + c.lambda_idt * losses["idt"]
-        losses["G"] = 0.5 * total + sum(extra.values())
+            terms["idt"] = identity_loss(idt_b, real_b) + identity_loss(idt_a, real_a)
+        terms |= extra
         if c.lambda_sim > 0:
-            losses["sim"] = self.similarity(nce_ab, nce_ba, n)
-            losses["G"] = losses["G"] + c.lambda_sim * losses["sim"]
-        updater.step(losses["G"], "G", "F")
-        return losses
+            terms["sim"] = self.similarity(nce_ab, nce_ba, n)
+        # The objective of the reference code is halved, except for the feature and similarity terms.
+        g = Objective("G", terms, {"G_gan": 0.5 * c.lambda_gan, "nce_AB": 0.5 * c.lambda_nce,
+                                   "nce_BA": 0.5 * c.lambda_nce, "idt": 0.5 * c.lambda_idt, "sim": c.lambda_sim,
+                                   **c.feature_weights("_B", "_A")})
+        updater.step(g.total, "G", "F")
+        return logged(d, g)
 
     def patch_count(self, features: list[Tensor]) -> int:
         """--num-patches; SimDCL stacks the samples of all layers, so it takes at most as many as the

@@ -17,43 +17,35 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from pairless.errors import PairlessError
+from pairless.fields import bounded
 from pairless.losses.adversarial import GanMode, discriminator_loss, generator_loss
 from pairless.losses.feature_matching import discogan_feature_matching
-from pairless.models.base import OptimizerGroup, CycleTranslationModel, Updater, frozen
+from pairless.losses.total import Objective, logged
+from pairless.models.base import CycleTranslationModel, OptimizerGroup, Updater, frozen
 from pairless.models.feature_losses import FeatureLossOptions, feature_losses
+from pairless.models.options import NetworkOptions
 from pairless.models.registry import register
 from pairless.nn.encoder_decoder import ConvDiscriminator, EncoderDecoderGenerator, Norm
-from pairless.nn.init import InitScheme, init_weights
+from pairless.nn.init import init_weights
 
 
 @dataclass
-class DiscoGANConfig(FeatureLossOptions):
-    width: int = 64
+class DiscoGANConfig(NetworkOptions, FeatureLossOptions):
     norm: Norm = "batch"
     gan_mode: GanMode = "vanilla"
-    lambda_fm: float = 0.9
+    lambda_fm: float = bounded(0.9, at_least=0, at_most=1)
     """Share of DiscoGAN's feature-matching term in the adversarial part (the GAN loss gets the rest)."""
-    gan_curriculum: int = 10000
+    gan_curriculum: int = bounded(10000, at_least=0)
     """Iterations trained with starting_rate before switching to default_rate."""
-    starting_rate: float = 0.01
+    starting_rate: float = bounded(0.01, at_least=0, at_most=1)
     """Weight of the reconstruction loss during the curriculum (the adversarial part gets 1 - rate)."""
-    default_rate: float = 0.5
+    default_rate: float = bounded(0.5, at_least=0, at_most=1)
     """Weight of the reconstruction loss after the curriculum."""
-    init: InitScheme = "normal"
-    init_gain: float = 0.02
-
-    def __post_init__(self):
-        super().__post_init__()
-        if self.width < 1 or self.gan_curriculum < 0:
-            raise PairlessError("--width must be at least 1 and --gan-curriculum 0 or more")
-        for name in ("lambda_fm", "starting_rate", "default_rate"):
-            if not 0 <= getattr(self, name) <= 1:
-                raise PairlessError(f"--{name.replace('_', '-')} must be in [0, 1], got {getattr(self, name)}")
 
 
 class DiscoGANModel(CycleTranslationModel):
     size_multiple = 16
+    iteration: Tensor
 
     def __init__(self, config: DiscoGANConfig, channels_a: int = 3, channels_b: int = 3):
         super().__init__(config, channels_a, channels_b)
@@ -79,33 +71,40 @@ class DiscoGANModel(CycleTranslationModel):
         real_a, real_b = batch["A"], batch["B"]
         fake_b, fake_a = self.G_AB(real_a), self.G_BA(real_b)
 
-        loss_d_a = 0.5 * discriminator_loss(c.gan_mode, self.D_A(real_a), self.D_A(fake_a.detach()))
-        loss_d_b = 0.5 * discriminator_loss(c.gan_mode, self.D_B(real_b), self.D_B(fake_b.detach()))
-        updater.step(loss_d_a + loss_d_b, "D")
+        d = Objective("D", {"D_A": discriminator_loss(c.gan_mode, self.D_A(real_a), self.D_A(fake_a.detach())),
+                            "D_B": discriminator_loss(c.gan_mode, self.D_B(real_b), self.D_B(fake_b.detach()))},
+                      {"D_A": 0.5, "D_B": 0.5})
+        updater.step(d.total, "D")
 
-        rate = self.reconstruction_rate()
         with frozen(self.D_A, self.D_B):
-            adv_ab, terms_ab = self.adversarial(self.D_B, real_b, fake_b)
-            adv_ba, terms_ba = self.adversarial(self.D_A, real_a, fake_a)
+            terms = (self.adversarial(self.D_B, real_b, fake_b, "_AB")
+                     | self.adversarial(self.D_A, real_a, fake_a, "_BA"))
             extra = (feature_losses(c, self.D_B, real_b, fake_b, "_B")
                      | feature_losses(c, self.D_A, real_a, fake_a, "_A"))
-        loss_rec_a = F.mse_loss(self.G_BA(fake_b).float(), real_a.float())
-        loss_rec_b = F.mse_loss(self.G_AB(fake_a).float(), real_b.float())
-        loss_g = (1 - rate) * (adv_ab + adv_ba) + rate * (loss_rec_a + loss_rec_b) + sum(extra.values())
-        updater.step(loss_g, "G")
+        terms["rec_A"] = F.mse_loss(self.G_BA(fake_b).float(), real_a.float())
+        terms["rec_B"] = F.mse_loss(self.G_AB(fake_a).float(), real_b.float())
+        g = Objective("G", terms | extra, self.generator_weights())
+        updater.step(g.total, "G")
         self.iteration += 1
-        return ({f"{k}_AB": v for k, v in terms_ab.items()} | {f"{k}_BA": v for k, v in terms_ba.items()} | extra
-                | {"rec_A": loss_rec_a, "rec_B": loss_rec_b, "G": loss_g, "D_A": loss_d_a, "D_B": loss_d_b})
+        return logged(d, g)
 
-    def adversarial(self, discriminator: ConvDiscriminator, real: Tensor, fake: Tensor) -> tuple[Tensor, dict]:
-        """(1 - lambda_fm) * GAN + lambda_fm * FM for one direction, and the two terms."""
+    def generator_weights(self) -> dict[str, float]:
+        """The adversarial part (GAN and DiscoGAN's feature matching, split by lambda_fm) gets 1 - rate, the
+        reconstructions the curriculum's rate."""
+        c, rate = self.config, self.reconstruction_rate()
+        return {**{f"G_gan{d}": (1 - rate) * (1 - c.lambda_fm) for d in ("_AB", "_BA")},
+                **{f"fm_disco{d}": (1 - rate) * c.lambda_fm for d in ("_AB", "_BA")},
+                "rec_A": rate, "rec_B": rate, **c.feature_weights("_B", "_A")}
+
+    def adversarial(self, discriminator: ConvDiscriminator, real: Tensor, fake: Tensor,
+                    direction: str) -> dict[str, Tensor]:
+        """The GAN and the feature-matching term of one direction, raw."""
         c = self.config
         with torch.no_grad():
             real_features = discriminator.features(real)
         logits, fake_features = discriminator.forward_with_features(fake)
-        gan = generator_loss(c.gan_mode, logits)
-        fm = discogan_feature_matching(real_features, fake_features)
-        return (1 - c.lambda_fm) * gan + c.lambda_fm * fm, {"G_gan": gan, "fm_disco": fm}
+        return {f"G_gan{direction}": generator_loss(c.gan_mode, logits),
+                f"fm_disco{direction}": discogan_feature_matching(real_features, fake_features)}
 
 
 register("discogan", DiscoGANModel, DiscoGANConfig,

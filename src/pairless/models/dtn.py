@@ -31,46 +31,45 @@ from torch import Tensor
 
 from pairless.data.images import LUMA
 from pairless.errors import PairlessError
+from pairless.fields import bounded
 from pairless.losses.ternary import ternary_discriminator_loss, ternary_generator_loss
+from pairless.losses.total import Objective, logged
 from pairless.losses.tv import total_variation
 from pairless.models.base import OptimizerGroup, TranslationModel, Updater, frozen
 from pairless.models.feature_losses import FeatureLossOptions, feature_losses
+from pairless.models.options import NetworkOptions
 from pairless.models.registry import register
 from pairless.nn.encoder_decoder import ConvDecoder, ConvDiscriminator, ConvEncoder, Norm
 from pairless.nn.init import InitScheme, init_weights
 
 
 @dataclass
-class DTNConfig(FeatureLossOptions):
-    width: int = 64
-    feature_dim: int = 128
+class DTNConfig(NetworkOptions, FeatureLossOptions):
+    feature_dim: int = bounded(128, at_least=1)
     """Channels of f's output (the paper's digit encoder has 128)."""
     norm: Norm = "batch"
     encoder: str = ""
     """Safetensors file with the weights of f (see the module docs); empty = pre-train f here."""
-    pretrain_steps: int = 1000
+    pretrain_steps: int = bounded(1000, at_least=0)
     """Auto-encoder iterations that train f first (only without --encoder)."""
-    alpha: float = 15.0
+    alpha: float = bounded(15.0, at_least=0)
     """Weight of the f-constancy loss (faces: 100)."""
-    beta: float = 15.0
+    beta: float = bounded(15.0, at_least=0)
     """Weight of the target-identity loss (faces: 1)."""
-    gamma: float = 0.0
+    gamma: float = bounded(0.0, at_least=0)
     """Weight of the total variation of G(source) (faces: 0.05)."""
     init: InitScheme = "xavier"
     init_gain: float = 1.0
 
-    def __post_init__(self):
-        super().__post_init__()
-        if self.width < 1 or self.feature_dim < 1 or self.pretrain_steps < 0:
-            raise PairlessError("--width and --feature-dim must be at least 1, --pretrain-steps 0 or more")
-        if min(self.alpha, self.beta, self.gamma) < 0:
-            raise PairlessError("--alpha, --beta and --gamma must be 0 or more")
+    def cross_check(self) -> None:
         if not self.encoder and self.pretrain_steps == 0:
             raise PairlessError("DTN needs an encoder: give --encoder FILE or --pretrain-steps above 0")
 
 
 class DTNModel(TranslationModel):
     size_multiple = 16
+    iteration: Tensor
+    encoder_loaded: Tensor
 
     def __init__(self, config: DTNConfig, channels_a: int = 3, channels_b: int = 3):
         super().__init__(config, channels_a, channels_b)
@@ -109,34 +108,33 @@ class DTNModel(TranslationModel):
         return losses
 
     def autoencoder_step(self, source: Tensor, updater: Updater) -> dict[str, Tensor]:
-        loss = F.l1_loss(self.decoder(self.f(source)).float(), source.float())
-        updater.step(loss, "AE")
-        return {"ae": loss}
+        ae = Objective("AE", {"ae": F.l1_loss(self.decoder(self.f(source)).float(), source.float())})
+        updater.step(ae.total, "AE")
+        return logged(ae)
 
     def transfer_step(self, batch: dict[str, Tensor], updater: Updater) -> dict[str, Tensor]:
         c = self.config
         source, target = batch["A"], batch["B"]
         code_source = self.f(source).detach()
         fake_from_source = self.g(code_source)
-        fake_from_target = self.generate(target)
+        fake_from_target = self.transfer(target)
 
-        loss_d = ternary_discriminator_loss(self.D(fake_from_source.detach()), self.D(fake_from_target.detach()),
-                                            self.D(target))
-        updater.step(loss_d, "D")
+        d = Objective("D", {"D": ternary_discriminator_loss(self.D(fake_from_source.detach()),
+                                                            self.D(fake_from_target.detach()), self.D(target))})
+        updater.step(d.total, "D")
 
         with frozen(self.D):
-            loss_gan = ternary_generator_loss(self.D(fake_from_source), self.D(fake_from_target))
+            terms = {"G_gan": ternary_generator_loss(self.D(fake_from_source), self.D(fake_from_target))}
             extra = feature_losses(c, self.D, target, fake_from_source)
         code_fake = self.f(to_channels(fake_from_source, self.channels_a))
-        loss_const = c.alpha * F.mse_loss(code_fake.float(), code_source.float())
-        loss_tid = c.beta * F.mse_loss(fake_from_target.float(), target.float())
-        loss_tv = c.gamma * total_variation(fake_from_source)
-        loss_g = loss_gan + loss_const + loss_tid + loss_tv + sum(extra.values())
-        updater.step(loss_g, "G")
-        return extra | {"D": loss_d, "G_gan": loss_gan, "const": loss_const, "tid": loss_tid, "tv": loss_tv,
-                        "G": loss_g}
+        terms["const"] = F.mse_loss(code_fake.float(), code_source.float())
+        terms["tid"] = F.mse_loss(fake_from_target.float(), target.float())
+        terms["tv"] = total_variation(fake_from_source)
+        g = Objective("G", terms | extra, {"const": c.alpha, "tid": c.beta, "tv": c.gamma, **c.feature_weights()})
+        updater.step(g.total, "G")
+        return logged(d, g)
 
-    def generate(self, images: Tensor) -> Tensor:
+    def transfer(self, images: Tensor) -> Tensor:
         """G = g o f for images of either domain (target images are converted to the source's channels)."""
         return self.g(self.f(to_channels(images, self.channels_a)))
 
@@ -158,11 +156,11 @@ class DTNModel(TranslationModel):
 
     def translate(self, images: Tensor, direction: str = "AtoB") -> Tensor:
         self.check_direction(direction)
-        return self.generate(images)
+        return self.transfer(images)
 
     def visuals(self, batch: dict[str, Tensor]) -> list[dict[str, Tensor]]:
-        return [{"real_A": batch["A"], "fake_B": self.generate(batch["A"]),
-                 "real_B": batch["B"], "idt_B": self.generate(batch["B"])}]
+        return [{"real_A": batch["A"], "fake_B": self.transfer(batch["A"]),
+                 "real_B": batch["B"], "idt_B": self.transfer(batch["B"])}]
 
 
 def to_channels(images: Tensor, channels: int) -> Tensor:

@@ -18,51 +18,41 @@ from typing import Literal
 from torch import Tensor
 
 from pairless.errors import PairlessError
+from pairless.fields import bounded
 from pairless.losses.reconstruction import cycle_loss
+from pairless.losses.total import Objective, logged
 from pairless.losses.wasserstein import clip_weights, critic_loss, gradient_penalty, wasserstein_generator_loss
-from pairless.models.base import OptimizerGroup, CycleTranslationModel, Updater, frozen
+from pairless.models.base import CycleTranslationModel, OptimizerGroup, Updater, frozen, resolved
 from pairless.models.feature_losses import FeatureLossOptions, feature_losses
+from pairless.models.options import NetworkOptions
 from pairless.models.registry import register
-from pairless.nn.init import InitScheme, init_weights
+from pairless.nn.init import init_weights
 from pairless.nn.patchgan import PatchDiscriminator
 from pairless.nn.unet import UnetGenerator
-
 
 MAX_DEPTH = 8
 """pix2pix's U-Net for 256 px crops."""
 
 
 @dataclass
-class DualGANConfig(FeatureLossOptions):
-    width: int = 64
-    """Base channel count of the U-Nets and the critics."""
-    depth: int | None = None
+class DualGANConfig(NetworkOptions, FeatureLossOptions):
+    depth: int | None = bounded(None, at_least=1)
     """U-Net levels: images must be multiples of 2**depth px. None: as deep as the crop allows, down to
     1 px and at most pix2pix's 8 (5 at 32 px, 6 at 64, 7 at 128, 8 at 256)."""
     dropout: bool = True
     """Dropout 0.5 in the three innermost decoder levels while training (pix2pix / DualGAN)."""
     d_layers: int = 3
-    lambda_a: float = 100.0
+    lambda_a: float = bounded(100.0, at_least=0)
     """Weight of the L1 reconstruction error of domain-A images, A -> B -> A (the paper's lambda_U)."""
-    lambda_b: float = 100.0
+    lambda_b: float = bounded(100.0, at_least=0)
     """Weight of the L1 reconstruction error of domain-B images, B -> A -> B (lambda_V)."""
-    n_critic: int = 2
+    n_critic: int = bounded(2, at_least=1)
     """Critic steps per generator step."""
-    clip: float = 0.01
+    clip: float = bounded(0.01, at_least=0)
     """Critic weights are clamped to [-clip, clip] after each critic step (0 = no clipping)."""
-    gradient_penalty: float = 0.0
+    gradient_penalty: float = bounded(0.0, at_least=0)
     """WGAN-GP weight; when positive it replaces weight clipping (10 in Gulrajani et al.)."""
     optimizer: Literal["rmsprop", "adam"] = "rmsprop"
-    init: InitScheme = "normal"
-    init_gain: float = 0.02
-
-    def __post_init__(self):
-        super().__post_init__()
-        if self.width < 1 or (self.depth is not None and self.depth < 1) or self.n_critic < 1:
-            raise PairlessError("--width, --depth and --n-critic must be at least 1")
-        if self.clip < 0 or self.gradient_penalty < 0 or self.lambda_a < 0 or self.lambda_b < 0:
-            raise PairlessError("--clip, --gradient-penalty, --lambda-a and --lambda-b must be 0 or more")
-
     def for_size(self, size: int) -> DualGANConfig:
         if self.depth is not None:
             return self
@@ -77,9 +67,10 @@ class DualGANModel(CycleTranslationModel):
     def __init__(self, config: DualGANConfig, channels_a: int = 3, channels_b: int = 3):
         super().__init__(config, channels_a, channels_b)
         c = config
-        self.size_multiple = 2 ** c.depth
-        self.G_AB = UnetGenerator(channels_a, channels_b, c.width, c.depth, c.dropout)
-        self.G_BA = UnetGenerator(channels_b, channels_a, c.width, c.depth, c.dropout)
+        depth = resolved(c.depth, "depth")
+        self.size_multiple = 2 ** depth
+        self.G_AB = UnetGenerator(channels_a, channels_b, c.width, depth, c.dropout)
+        self.G_BA = UnetGenerator(channels_b, channels_a, c.width, depth, c.dropout)
         self.D_A = without_output_bias(PatchDiscriminator(channels_a, c.width, c.d_layers))
         self.D_B = without_output_bias(PatchDiscriminator(channels_b, c.width, c.d_layers))
         for net in (self.G_AB, self.G_BA, self.D_A, self.D_B):
@@ -105,30 +96,29 @@ class DualGANModel(CycleTranslationModel):
         self.check_size(real_a)
         fake_b, fake_a = self.G_AB(real_a), self.G_BA(real_b)
 
-        for _ in range(c.n_critic):
-            losses = self.critic_losses(real_a, real_b, fake_a.detach(), fake_b.detach())
-            updater.step(sum(losses.values()), "D")
+        for _ in range(c.n_critic):  # the last critic step's losses are logged
+            d = self.critic_objective(real_a, real_b, fake_a.detach(), fake_b.detach())
+            updater.step(d.total, "D")
 
         with frozen(self.D_A, self.D_B):
-            loss_gan_ab = wasserstein_generator_loss(self.D_B(fake_b))
-            loss_gan_ba = wasserstein_generator_loss(self.D_A(fake_a))
+            terms = {"G_gan_AB": wasserstein_generator_loss(self.D_B(fake_b)),
+                     "G_gan_BA": wasserstein_generator_loss(self.D_A(fake_a))}
             extra = (feature_losses(c, self.D_B, real_b, fake_b, "_B")
                      | feature_losses(c, self.D_A, real_a, fake_a, "_A"))
-        loss_rec_a = c.lambda_a * cycle_loss(self.G_BA(fake_b), real_a)
-        loss_rec_b = c.lambda_b * cycle_loss(self.G_AB(fake_a), real_b)
-        loss_g = loss_gan_ab + loss_gan_ba + loss_rec_a + loss_rec_b + sum(extra.values())
-        updater.step(loss_g, "G")
-        return losses | extra | {"G_gan_AB": loss_gan_ab, "G_gan_BA": loss_gan_ba, "rec_A": loss_rec_a,
-                                 "rec_B": loss_rec_b, "G": loss_g}
+        terms["rec_A"] = cycle_loss(self.G_BA(fake_b), real_a)
+        terms["rec_B"] = cycle_loss(self.G_AB(fake_a), real_b)
+        g = Objective("G", terms | extra, {"rec_A": c.lambda_a, "rec_B": c.lambda_b,
+                                           **c.feature_weights("_B", "_A")})
+        updater.step(g.total, "G")
+        return logged(d, g)
 
-    def critic_losses(self, real_a: Tensor, real_b: Tensor, fake_a: Tensor, fake_b: Tensor) -> dict[str, Tensor]:
+    def critic_objective(self, real_a: Tensor, real_b: Tensor, fake_a: Tensor, fake_b: Tensor) -> Objective:
         c = self.config
-        losses = {"D_A": critic_loss(self.D_A(real_a), self.D_A(fake_a)),
-                  "D_B": critic_loss(self.D_B(real_b), self.D_B(fake_b))}
+        terms = {"D_A": critic_loss(self.D_A(real_a), self.D_A(fake_a)),
+                 "D_B": critic_loss(self.D_B(real_b), self.D_B(fake_b))}
         if c.gradient_penalty > 0:
-            losses["gp"] = c.gradient_penalty * (gradient_penalty(self.D_A, real_a, fake_a)
-                                                 + gradient_penalty(self.D_B, real_b, fake_b))
-        return losses
+            terms["gp"] = gradient_penalty(self.D_A, real_a, fake_a) + gradient_penalty(self.D_B, real_b, fake_b)
+        return Objective("D", terms, {"gp": c.gradient_penalty})
 
     def check_size(self, images: Tensor) -> None:
         if any(side % self.size_multiple for side in images.shape[-2:]):

@@ -10,44 +10,53 @@ ones (the discriminator's `features(images)` method), and send gradient only int
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from pairless.errors import PairlessError
+from pairless.fields import Checked, bounded
 from pairless.losses.feature_matching import mean_feature_l1
 from pairless.losses.mmd import median_distance, mmd2_unbiased
+from pairless.losses.total import total
 
 
 @dataclass
-class FeatureLossOptions:
+class FeatureLossOptions(Checked):
     """Mixed into a model config; both weights 0 (off) unless the method's preset says otherwise."""
 
-    loss_mmd: float = 0.0
+    loss_mmd: float = bounded(0.0, at_least=0)
     """Weight of the MMD between discriminator features of real and generated images (0 = off)."""
-    loss_feature_matching: float = 0.0
+    loss_feature_matching: float = bounded(0.0, at_least=0)
     """Weight of the L1 distance between mean discriminator features of real and generated images."""
-    mmd_bandwidths: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0)
+    mmd_bandwidths: tuple[float, ...] = bounded((0.5, 1.0, 2.0, 4.0), above=0)
     """Gaussian kernel widths, as multiples of the median pairwise feature distance."""
-    mmd_samples: int = 256
+    mmd_samples: int = bounded(256, at_least=2)
     """At most this many feature vectors per set and layer enter the MMD (random positions)."""
 
-    def __post_init__(self):
-        if self.loss_mmd < 0 or self.loss_feature_matching < 0:
-            raise PairlessError("--loss-mmd and --loss-feature-matching must be 0 or more")
-        if not self.mmd_bandwidths or min(self.mmd_bandwidths) <= 0:
+    def cross_check(self) -> None:
+        if not self.mmd_bandwidths:
             raise PairlessError("--mmd-bandwidths needs at least one positive value")
-        if self.mmd_samples < 2:
-            raise PairlessError(f"--mmd-samples must be at least 2, got {self.mmd_samples}")
-        parent = getattr(super(), "__post_init__", None)
-        if parent:
-            parent()
+
+    def feature_weights(self, *suffixes: str) -> dict[str, float]:
+        """The declared weights of the terms `feature_losses` returns with these suffixes."""
+        return {f"{kind}{suffix}": weight for suffix in suffixes or ("",)
+                for kind, weight in (("mmd", self.loss_mmd), ("fm", self.loss_feature_matching))}
 
 
-def feature_losses(options: FeatureLossOptions, discriminator: nn.Module, real: Tensor, fake: Tensor,
+class FeatureDiscriminator(Protocol):
+    def features(self, images: Tensor) -> Sequence[Tensor]:
+        """Intermediate feature maps [N, C, H, W], one per layer."""
+        ...
+
+
+def feature_losses(options: FeatureLossOptions, discriminator: FeatureDiscriminator, real: Tensor, fake: Tensor,
                    suffix: str = "") -> dict[str, Tensor]:
-    """The enabled terms, weighted, keyed `mmd{suffix}` / `fm{suffix}`; {} when both are off.
+    """The enabled terms, raw (their weights: `options.feature_weights`), keyed `mmd{suffix}` / `fm{suffix}`;
+    {} when both are off.
 
     Call it where the discriminator is frozen (the generator's update): real features carry no graph.
     """
@@ -59,9 +68,9 @@ def feature_losses(options: FeatureLossOptions, discriminator: nn.Module, real: 
     losses = {}
     if options.loss_mmd:
         terms = [layer_mmd(r, f, options) for r, f in zip(real_features, fake_features, strict=True)]
-        losses[f"mmd{suffix}"] = options.loss_mmd * sum(terms) / len(terms)
+        losses[f"mmd{suffix}"] = total(terms) / len(terms)
     if options.loss_feature_matching:
-        losses[f"fm{suffix}"] = options.loss_feature_matching * mean_feature_l1(real_features, fake_features)
+        losses[f"fm{suffix}"] = mean_feature_l1(real_features, fake_features)
     return losses
 
 

@@ -8,13 +8,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pairless.errors import PairlessError
+from pairless.models.base import Method
+from pairless.models.options import ModelConfig
 
 
 @dataclass(frozen=True)
 class MethodSpec:
     name: str
-    model_class: type
-    make_config: Callable[[], Any]
+    model_class: type[Method]
+    make_config: Callable[[], ModelConfig]
     """Returns the method's model config dataclass with its preset values."""
     description: str = ""
     train_defaults: Mapping[str, Any] = field(default_factory=dict)
@@ -35,11 +37,13 @@ class Preset:
 _METHODS: dict[str, MethodSpec] = {}
 
 
-def register(name: str, model_class: type, make_config: Callable[[], Any], *, description: str = "",
+def register(name: str, model_class: type[Method], make_config: Callable[[], ModelConfig], *, description: str = "",
              train: Mapping[str, Any] | None = None, data: Mapping[str, Any] | None = None,
              presets: Mapping[str, Preset] | None = None) -> MethodSpec:
     if name in _METHODS:
         raise ValueError(f"method '{name}' is registered twice")
+    if not (issubclass(model_class, Method) and isinstance(make_config(), ModelConfig)):
+        raise TypeError(f"method '{name}': the model class must derive from Method and its config from ModelConfig")
     spec = MethodSpec(name, model_class, make_config, description, dict(train or {}), dict(data or {}),
                       dict(presets or {}))
     _METHODS[name] = spec

@@ -20,14 +20,17 @@ import torch
 from torch import Tensor
 
 from pairless.errors import PairlessError
+from pairless.fields import bounded
 from pairless.losses.adversarial import GanMode, discriminator_loss, generator_loss
 from pairless.losses.patchnce import Negatives
 from pairless.losses.r1 import r1_penalty
 from pairless.losses.reconstruction import identity_loss
-from pairless.models.base import TranslationModel, Updater, frozen, same_channels_or_warn
+from pairless.losses.total import Objective, logged
+from pairless.models.base import TranslationModel, Updater, frozen, resolved, same_channels_or_warn
 from pairless.models.contrastive import PatchNCEOptions, check_nce_layers
 from pairless.models.cut import CUTModel
 from pairless.models.feature_losses import FeatureLossOptions, feature_losses
+from pairless.models.options import ModelConfig
 from pairless.models.registry import register
 from pairless.nn.init import init_weights
 from pairless.nn.patch_sampler import PatchSampleMLP
@@ -35,42 +38,36 @@ from pairless.nn.stylegan2 import D_FINAL_SIZE, StyleGAN2Discriminator, StyleGAN
 
 
 @dataclass
-class SinCUTConfig(FeatureLossOptions, PatchNCEOptions):
+class SinCUTConfig(ModelConfig, FeatureLossOptions, PatchNCEOptions):
     nce_layers: tuple[int, ...] = (0, 2, 4)
     num_patches: int = 1
     """Patches per NCE layer and crop; the other crops of the minibatch supply the negatives."""
     nce_negatives: Negatives = "batch"
-    width: int = 10
+    width: int = bounded(10, at_least=1)
     """Generator width (the reference's ngf): 8 * width channels at full resolution, doubling per level."""
-    d_width: int = 8
+    d_width: int = bounded(8, at_least=1)
     """Discriminator width (the reference's ndf): 4 * d_width channels at the input, doubling per block."""
-    n_downsampling: int = 1
+    n_downsampling: int = bounded(1, at_least=0)
     """Downsampling levels of the generator."""
-    n_blocks: int = 6
+    n_blocks: int = bounded(6, at_least=2)
     """Residual blocks at the generator's lowest resolution, half in the encoder and half in the decoder."""
-    d_blocks: int | None = None
+    d_blocks: int | None = bounded(None, at_least=1)
     """Downsampling blocks of the discriminator: it needs log2(--size) - 2 (4 for 64 px crops, 5 for 128 px),
     which None (the default) chooses."""
     gan_mode: GanMode = "nonsaturating"
-    lambda_gan: float = 1.0
-    lambda_nce: float = 4.0
+    lambda_gan: float = bounded(1.0, at_least=0)
+    lambda_nce: float = bounded(4.0, at_least=0)
     nce_idt: bool = True
     """Also apply PatchNCE to target-domain crops passed through G (CUT's identity term)."""
-    lambda_identity: float = 1.0
+    lambda_identity: float = bounded(1.0, at_least=0)
     """Weight of the L1 identity-preservation loss ||G(y) - y||."""
-    lambda_r1: float = 1.0
+    lambda_r1: float = bounded(1.0, at_least=0)
     """Weight of the R1 gradient penalty on real target crops (added as 0.5 * weight * ||grad D||^2)."""
 
-    def __post_init__(self):
-        super().__post_init__()
-        if min(self.width, self.d_width, 1 if self.d_blocks is None else self.d_blocks) < 1:
-            raise PairlessError("--width, --d-width and --d-blocks must be at least 1")
-        if self.n_downsampling < 0 or self.n_blocks < 2 or self.n_blocks % 2:
-            raise PairlessError(f"--n-blocks must be even and at least 2 (got {self.n_blocks}), "
-                                f"--n-downsampling at least 0 (got {self.n_downsampling})")
-        if min(self.lambda_gan, self.lambda_nce, self.lambda_identity, self.lambda_r1) < 0:
-            raise PairlessError("the loss weights (--lambda-gan, --lambda-nce, --lambda-identity, --lambda-r1) "
-                                "must be 0 or more")
+    def cross_check(self) -> None:
+        if self.n_blocks % 2:
+            raise PairlessError(f"--n-blocks must be even (half in the encoder, half in the decoder), "
+                                f"got {self.n_blocks}")
 
     def for_size(self, size: int) -> SinCUTConfig:
         if self.d_blocks is not None:
@@ -91,9 +88,10 @@ class SinCUTModel(CUTModel):
     def __init__(self, config: SinCUTConfig, channels_a: int = 3, channels_b: int = 3):
         TranslationModel.__init__(self, config, channels_a, channels_b)
         c = config
-        self.G = StyleGAN2Generator(channels_a, channels_b, c.width, c.n_downsampling, c.n_blocks)
+        # CUT's step and sampling work unchanged on these networks, which take the same calls as CUT's.
+        self.G = StyleGAN2Generator(channels_a, channels_b, c.width, c.n_downsampling, c.n_blocks)  # type: ignore[assignment]
         check_nce_layers(self.G, c.nce_layers, c.n_blocks)
-        self.D = StyleGAN2Discriminator(channels_b, c.d_width, c.d_blocks)
+        self.D = StyleGAN2Discriminator(channels_b, c.d_width, resolved(c.d_blocks, "d_blocks"))  # type: ignore[assignment]
         self.F = PatchSampleMLP(self.G.feature_channels(c.nce_layers), c.head_dim)
         init_weights(self.F, "xavier", 0.02)
         self.size_multiple = 2 ** c.n_downsampling
@@ -107,38 +105,34 @@ class SinCUTModel(CUTModel):
         with_target = self.use_nce_idt or self.use_identity
         output, features = self.G(torch.cat([real_a, real_b]) if with_target else real_a, c.nce_layers)
         fake_b = output[:n]
-        losses = self.discriminator_step(real_b, fake_b.detach(), updater)
+        d = self.discriminator_step(real_b, fake_b.detach(), updater)
 
         with frozen(self.D):
-            losses["G_gan"] = c.lambda_gan * generator_loss(c.gan_mode, self.D(fake_b))
+            terms = {"G_gan": generator_loss(c.gan_mode, self.D(fake_b))}
             extra = feature_losses(c, self.D, real_b, fake_b)
-        losses["nce"] = self.patch_nce(fake_b, [f[:n] for f in features], flipped=False)
-        loss_nce_total = losses["nce"]
-        if self.use_nce_idt:
-            losses["nce_idt"] = self.patch_nce(output[n:], [f[n:] for f in features], flipped=False)
-            loss_nce_total = 0.5 * (losses["nce"] + losses["nce_idt"])
-        loss_g = losses["G_gan"] + c.lambda_nce * loss_nce_total + sum(extra.values())
-        losses |= extra
+        terms["nce"] = self.patch_nce(fake_b, [f[:n] for f in features], flipped=False)
+        if self.use_nce_idt:  # the two NCE terms share lambda_nce
+            terms["nce_idt"] = self.patch_nce(output[n:], [f[n:] for f in features], flipped=False)
+        terms |= extra
         if self.use_identity:
-            losses["idt"] = c.lambda_identity * identity_loss(output[n:], real_b)
-            loss_g = loss_g + losses["idt"]
-        updater.step(loss_g, "G")
-        losses["G"] = loss_g
-        return losses
+            terms["idt"] = identity_loss(output[n:], real_b)
+        nce_weight = 0.5 * c.lambda_nce if self.use_nce_idt else c.lambda_nce
+        g = Objective("G", terms, {"G_gan": c.lambda_gan, "nce": nce_weight, "nce_idt": nce_weight,
+                                   "idt": c.lambda_identity, **c.feature_weights()})
+        updater.step(g.total, "G")
+        return logged(d, g)
 
-    def discriminator_step(self, real_b: Tensor, fake_b: Tensor, updater: Updater) -> dict[str, Tensor]:
-        """Halved GAN loss plus the R1 penalty on the real crops; returns {"D": total, "D_R1": penalty}."""
+    def discriminator_step(self, real_b: Tensor, fake_b: Tensor, updater: Updater) -> Objective:
+        """The GAN loss (weight 1/2) plus the R1 penalty on the real crops (weight lambda_r1 / 2)."""
         c = self.config
         real_b = real_b.detach().requires_grad_(c.lambda_r1 > 0)
         real_scores = self.D(real_b)
-        loss_d = 0.5 * discriminator_loss(c.gan_mode, real_scores, self.D(fake_b))
-        losses = {}
+        terms = {"D": discriminator_loss(c.gan_mode, real_scores, self.D(fake_b))}
         if c.lambda_r1 > 0:
-            losses["D_R1"] = 0.5 * c.lambda_r1 * r1_penalty(real_scores, real_b)
-            loss_d = loss_d + losses["D_R1"]
-        updater.step(loss_d, "D")
-        losses["D"] = loss_d
-        return losses
+            terms["D_R1"] = r1_penalty(real_scores, real_b)
+        d = Objective("D", terms, {"D": 0.5, "D_R1": 0.5 * c.lambda_r1})
+        updater.step(d.total, "D")
+        return d
 
 
 register("sincut", SinCUTModel, SinCUTConfig,

@@ -35,14 +35,16 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from pairless.errors import PairlessError
+from pairless.fields import bounded
 from pairless.losses.adversarial import discriminator_loss, generator_loss
 from pairless.losses.reconstruction import cycle_loss, identity_loss
-from pairless.models.base import OptimizerGroup, TranslationModel, Updater, frozen
+from pairless.losses.total import Objective, logged
+from pairless.models.base import OptimizerGroup, TranslationModel, Updater, frozen, resolved
+from pairless.models.options import NetworkOptions
 from pairless.models.registry import register
 from pairless.nn.adalin import clip_mixing_ratios
 from pairless.nn.init import InitScheme, init_weights
-from pairless.nn.ugatit import (CAMOutput, UGATITDiscriminator, UGATITGenerator, heatmap_image,
-                                min_discriminator_input)
+from pairless.nn.ugatit import CAMOutput, UGATITDiscriminator, UGATITGenerator, heatmap_image, min_discriminator_input
 
 PAPER_GLOBAL_LAYERS = 7
 TF_INIT_STD = 0.02
@@ -50,20 +52,19 @@ TF_INIT_STD = 0.02
 
 
 @dataclass
-class UGATITConfig:
-    width: int = 64
-    n_blocks: int = 4
+class UGATITConfig(NetworkOptions):
+    n_blocks: int = bounded(4, at_least=0)
     """Residual blocks in the encoder, and as many AdaLIN blocks in the decoder."""
     light: bool = False
     """γ, β of AdaLIN from the global average of the attended map (U-GAT-IT light) instead of the map."""
-    mlp_grid: int | None = None
+    mlp_grid: int | None = bounded(None, at_least=1)
     """Full model: side of the grid the attended map is average-pooled to before it is flattened into the
     γ/β MLP (mlp_grid² · 16 · width² weights). None (default): the crop size / 4, i.e. the whole map, as
     the reference (64 at 256 px). Ignored by the light model."""
-    d_layers_global: int | None = None
+    d_layers_global: int | None = bounded(None, at_least=3)
     """Layers of the global discriminator (n − 2 downsamplings; needs crops of 3·2^(n−2) px or more).
     None (default): the paper's 7 for crops of 96 px and more, else the most that fit (6 at 64 px)."""
-    d_layers_local: int = 5
+    d_layers_local: int = bounded(5, at_least=3)
     """Layers of the local discriminator."""
     shared_cam_classifier: bool = True
     """One CAM classifier for the average- and max-pooled features (TensorFlow code), else two (PyTorch)."""
@@ -76,15 +77,6 @@ class UGATITConfig:
     lambda_cam: float = 1000.0
     init: InitScheme = "normal"
     """Initialisation of the generators (the discriminators' follows --reference-code)."""
-    init_gain: float = 0.02
-
-    def __post_init__(self):
-        if self.width < 1 or self.n_blocks < 0 or (self.mlp_grid is not None and self.mlp_grid < 1):
-            raise PairlessError("--width and --mlp-grid must be at least 1, --n-blocks at least 0")
-        for name in ("d_layers_global", "d_layers_local"):
-            layers = getattr(self, name)
-            if layers is not None and layers < 3:
-                raise PairlessError(f"--{name.replace('_', '-')} must be at least 3, got {layers}")
 
     def for_size(self, size: int) -> UGATITConfig:
         if self.mlp_grid is not None and self.d_layers_global is not None:
@@ -99,6 +91,11 @@ class UGATITConfig:
 
 class UGATITModel(TranslationModel):
     directions = ("AtoB", "BtoA")
+    has_attention_maps = True
+    D_global_A: UGATITDiscriminator
+    D_local_A: UGATITDiscriminator
+    D_global_B: UGATITDiscriminator
+    D_local_B: UGATITDiscriminator
 
     def __init__(self, config: UGATITConfig, channels_a: int = 3, channels_b: int = 3):
         super().__init__(config, channels_a, channels_b)
@@ -106,13 +103,14 @@ class UGATITModel(TranslationModel):
             raise PairlessError("U-GAT-IT needs the same --channels in both domains (its identity and CAM "
                                 f"terms feed each generator images of both), got {channels_a} and {channels_b}")
         c = config
-        grid = 1 if c.light else c.mlp_grid
+        grid = 1 if c.light else resolved(c.mlp_grid, "mlp_grid")
         tf = c.reference_code == "tensorflow"
         self.G_AB = UGATITGenerator(channels_a, channels_b, c.width, c.n_blocks, grid, c.shared_cam_classifier, tf)
         self.G_BA = UGATITGenerator(channels_b, channels_a, c.width, c.n_blocks, grid, c.shared_cam_classifier, tf)
         d_init = TF_INIT_STD if tf else None
+        d_layers = {"global": resolved(c.d_layers_global, "d_layers_global"), "local": c.d_layers_local}
         for name, channels in (("A", channels_a), ("B", channels_b)):
-            for kind, layers in (("global", c.d_layers_global), ("local", c.d_layers_local)):
+            for kind, layers in d_layers.items():
                 setattr(self, f"D_{kind}_{name}",
                         UGATITDiscriminator(channels, c.width, layers, c.shared_cam_classifier, tf, d_init))
         for net in (self.G_AB, self.G_BA):
@@ -139,23 +137,23 @@ class UGATITModel(TranslationModel):
         fake_b, idt_b = out_ab.output.split(n)
         fake_a, idt_a = out_ba.output.split(n)
 
-        loss_d_a = self.discriminator_loss("A", real_a, fake_a.detach())
-        loss_d_b = self.discriminator_loss("B", real_b, fake_b.detach())
-        updater.step(c.lambda_gan * (loss_d_a + loss_d_b), "D")
+        d = Objective("D", {"D_A": self.discriminator_loss("A", real_a, fake_a.detach()),
+                            "D_B": self.discriminator_loss("B", real_b, fake_b.detach())},
+                      {"D_A": c.lambda_gan, "D_B": c.lambda_gan})
+        updater.step(d.total, "D")
 
         rec_a, rec_b = self.G_BA(fake_b).output, self.G_AB(fake_a).output
         with frozen(self.D_global_A, self.D_local_A, self.D_global_B, self.D_local_B):
             gan_ab, gan_ba = self.generator_adversarial("B", fake_b), self.generator_adversarial("A", fake_a)
-        losses = {
-            "D_A": loss_d_a, "D_B": loss_d_b, "G_gan_AB": gan_ab, "G_gan_BA": gan_ba,
+        g = Objective("G", {
+            "G_gan_AB": gan_ab, "G_gan_BA": gan_ba,
             "cycle": cycle_loss(rec_a, real_a) + cycle_loss(rec_b, real_b),
             "idt": identity_loss(idt_b, real_b) + identity_loss(idt_a, real_a),
             "cam": source_domain_loss(out_ab.cam_logits, n) + source_domain_loss(out_ba.cam_logits, n),
-        }
-        losses["G"] = (c.lambda_gan * (gan_ab + gan_ba) + c.lambda_cycle * losses["cycle"]
-                       + c.lambda_idt * losses["idt"] + c.lambda_cam * losses["cam"])
-        updater.step(losses["G"], "G")
-        return losses
+        }, {"G_gan_AB": c.lambda_gan, "G_gan_BA": c.lambda_gan, "cycle": c.lambda_cycle, "idt": c.lambda_idt,
+            "cam": c.lambda_cam})
+        updater.step(g.total, "G")
+        return logged(d, g)
 
     def discriminators(self, domain: str) -> tuple[UGATITDiscriminator, UGATITDiscriminator]:
         return getattr(self, f"D_global_{domain}"), getattr(self, f"D_local_{domain}")
@@ -202,7 +200,7 @@ class UGATITModel(TranslationModel):
                                                   ("B", "A", self.G_BA, self.G_AB)):
             real = batch[source]
             translated = forward(real)
-            attention = heatmap_image(translated.heatmap, real.shape[-2:]) * 2 - 1
+            attention = heatmap_image(translated.heatmap, (real.shape[-2], real.shape[-1])) * 2 - 1
             rows.append({f"real_{source}": real, f"attention_{source}{target}": attention,
                          f"fake_{target}": translated.output, f"rec_{source}": backward(translated.output).output})
         return rows

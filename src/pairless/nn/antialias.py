@@ -6,12 +6,14 @@ stride 2, and transposed convolutions by a blurred 2x upsampling followed by a c
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 
-def binomial_kernel(taps: list[float]) -> Tensor:
+def binomial_kernel(taps: Sequence[float]) -> Tensor:
     row = torch.tensor(taps, dtype=torch.float32)
     kernel = torch.outer(row, row)
     return kernel / kernel.sum()
@@ -19,6 +21,8 @@ def binomial_kernel(taps: list[float]) -> Tensor:
 
 class BlurDownsample(nn.Module):
     """Reflect-pad by 1, blur with the 3x3 [1, 2, 1] binomial filter, keep every second pixel."""
+
+    kernel: Tensor
 
     def __init__(self, channels: int):
         super().__init__()
@@ -36,6 +40,8 @@ class BlurUpsample(nn.Module):
 
     Edges are replicate-padded first so the border is not darkened; the result is exactly 2H x 2W.
     """
+
+    kernel: Tensor
 
     def __init__(self, channels: int):
         super().__init__()

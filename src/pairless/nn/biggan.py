@@ -13,6 +13,7 @@ asked (the paper's configuration), not to the shared embedding.
 from __future__ import annotations
 
 from functools import partial
+from itertools import pairwise
 
 import torch
 import torch.nn.functional as F
@@ -60,7 +61,7 @@ class BigGANGenerator(nn.Module):
         self.shared = embedding(num_classes, shared_dim, sn=False)
         self.linear = linear(self.chunk, plan[0] * self.bottom ** 2, sn=sn)
         norm = partial(SharedConditionalBatchNorm2d, condition_dim=shared_dim + self.chunk, sn=sn)
-        self.blocks = nn.ModuleList(ResidualUpBlock(a, b, norm, sn) for a, b in zip(plan, plan[1:]))
+        self.blocks = nn.ModuleList(ResidualUpBlock(a, b, norm, sn) for a, b in pairwise(plan))
         self.attention_after = ATTENTION_AFTER[size]
         self.attention = SelfAttention(plan[self.attention_after], sn)
         self.output_norm = nn.BatchNorm2d(plan[-1], eps=BN_EPS)
@@ -70,7 +71,7 @@ class BigGANGenerator(nn.Module):
         first, *rest = z.split(self.chunk, dim=1)
         shared = self.shared(labels)
         h = self.linear(first).view(len(z), -1, self.bottom, self.bottom)
-        for index, (block, chunk) in enumerate(zip(self.blocks, rest), start=1):
+        for index, (block, chunk) in enumerate(zip(self.blocks, rest, strict=True), start=1):
             h = block(h, torch.cat([shared, chunk], dim=1))
             if index == self.attention_after:
                 h = self.attention(h)

@@ -16,6 +16,7 @@ orthogonal, as StudioGAN initialises them.
 from __future__ import annotations
 
 from functools import partial
+from itertools import pairwise
 from typing import Literal
 
 import torch
@@ -76,11 +77,11 @@ class ConditionalGenerator(nn.Module):
         check_size(backbone, size)
         if backbone == "dcgan":
             plan = [8 * width, 4 * width, 2 * width, width]
-            blocks = [UpBlock(a, b, num_classes, sn) for a, b in zip(plan, plan[1:])]
+            blocks: list[nn.Module] = [UpBlock(a, b, num_classes, sn) for a, b in pairwise(plan)]
         else:
             plan = [4 * width] * 4 if size == 32 else [8 * width, 8 * width, 4 * width, 2 * width, width]
             norm = partial(ConditionalBatchNorm2d, num_classes=num_classes)
-            blocks = [ResidualUpBlock(a, b, norm, sn) for a, b in zip(plan, plan[1:])]
+            blocks = [ResidualUpBlock(a, b, norm, sn) for a, b in pairwise(plan)]
         self.backbone, self.z_dim, self.bottom = backbone, z_dim, 4
         self.linear = linear(z_dim, plan[0] * self.bottom ** 2, sn=sn)
         self.input_norm = ConditionalBatchNorm2d(plan[0], num_classes) if backbone == "dcgan" else None

@@ -6,7 +6,7 @@ image of H pixels becomes H / 2**n after n blocks; inputs must be multiples of t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Literal
 
 import torch.nn.functional as F
@@ -23,7 +23,9 @@ def norm_layer(kind: Norm, channels: int) -> nn.Module:
 
 
 def activation_layer(kind: Activation) -> nn.Module:
-    return {"relu": nn.ReLU, "leaky_relu": lambda: nn.LeakyReLU(0.2), "tanh": nn.Tanh}[kind]()
+    makers: dict[str, Callable[[], nn.Module]] = {"relu": nn.ReLU, "leaky_relu": lambda: nn.LeakyReLU(0.2),
+                                                  "tanh": nn.Tanh}
+    return makers[kind]()
 
 
 class ConvEncoder(nn.Module):

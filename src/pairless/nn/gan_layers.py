@@ -5,6 +5,7 @@ SAGAN's self-attention."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -14,9 +15,9 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 def orthogonal_layer(module: nn.Module, sn: bool) -> nn.Module:
     """Orthogonal weights and zero biases, then spectral norm if asked (init must come before it)."""
-    nn.init.orthogonal_(module.weight)
-    if getattr(module, "bias", None) is not None:
-        nn.init.zeros_(module.bias)
+    nn.init.orthogonal_(cast(Tensor, module.weight))
+    if isinstance(bias := getattr(module, "bias", None), Tensor):
+        nn.init.zeros_(bias)
     return spectral_norm(module) if sn else module
 
 

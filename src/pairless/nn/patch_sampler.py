@@ -26,7 +26,7 @@ class PatchSampleMLP(nn.Module):
                 patch_ids: Sequence[Tensor] | None = None) -> tuple[list[Tensor], list[Tensor]]:
         """Features [B, C, H, W] per layer -> samples [B * P, dim] per layer, and the position ids used."""
         samples, ids_used = [], []
-        for layer, (feature, mlp) in enumerate(zip(features, self.mlps)):
+        for layer, (feature, mlp) in enumerate(zip(features, self.mlps, strict=True)):
             batch, channels, height, width = feature.shape
             flat = feature.permute(0, 2, 3, 1).reshape(batch, height * width, channels)
             if patch_ids is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 from torch import Tensor, nn
 
@@ -75,7 +76,7 @@ class ResnetGenerator(nn.Module):
 
     def feature_channels(self, feature_layers: Sequence[int]) -> list[int]:
         """Channel count of each requested layer's output (for building the patch heads up front)."""
-        channels, result = self.layers[1].in_channels, {}
+        channels, result = cast(int, self.layers[1].in_channels), {}
         for index, layer in enumerate(self.layers):
             channels = _output_channels(layer, channels)
             result[index] = channels

@@ -76,6 +76,8 @@ class Blur(nn.Module):
     """Zero-pad (before, after) on both axes, then filter each channel with the normalised [1, 3, 3, 1]
     outer-product kernel times `gain` (4 after a 2x upsampling, to keep the brightness)."""
 
+    kernel: Tensor
+
     def __init__(self, channels: int, pad: tuple[int, int], gain: float = 1.0):
         super().__init__()
         self.channels, self.pad = channels, pad

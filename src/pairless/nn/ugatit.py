@@ -8,7 +8,7 @@ auxiliary classifier (from the globally average- and max-pooled features), and t
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import torch
 import torch.nn.functional as F
@@ -44,10 +44,13 @@ class ChannelAttention(nn.Module):
         self.fuse = nn.Conv2d(2 * channels, channels, 1)
         self.activation = activation
 
+    def classifiers_as_linear(self) -> list[nn.Linear]:
+        return [cast(nn.Linear, classifier) for classifier in self.classifiers]
+
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """(attended features, CAM logits [N, 2], heat-map [N, 1, H, W])."""
         # Each weight is read once: under spectral norm, every read runs a power iteration.
-        params = [(classifier.weight, classifier.bias) for classifier in self.classifiers]
+        params = [(classifier.weight, classifier.bias) for classifier in self.classifiers_as_linear()]
         (w_avg, b_avg), (w_max, b_max) = params[0], params[-1]
         logits = torch.cat([F.linear(x.mean((2, 3)), w_avg, b_avg), F.linear(x.amax((2, 3)), w_max, b_max)], dim=1)
         attended = torch.cat([x * channel_weights(w_avg, b_avg), x * channel_weights(w_max, b_max)], dim=1)

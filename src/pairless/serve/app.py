@@ -113,8 +113,8 @@ class RequestSizeLimit:
 
 
 def has_attention(translator: Translator) -> bool:
-    """Models with attention maps (U-GAT-IT) have `translate_with_attention`; the page offers them then."""
-    return hasattr(translator.model, "translate_with_attention")
+    """Models with attention maps (U-GAT-IT); the page offers them then."""
+    return translator.model.has_attention_maps
 
 
 def decode_upload(name: str, data: bytes, settings: ServeSettings) -> Tensor:
@@ -126,10 +126,10 @@ def decode_upload(name: str, data: bytes, settings: ServeSettings) -> Tensor:
     too_large = UploadRefused(f"{name} has more than {settings.max_megapixels:g} megapixels "
                               "(pairless serve --max-pixels)", 413)
     try:
-        with Image.open(io.BytesIO(data)) as image:
-            if image.width * image.height > settings.max_megapixels * MEGABYTE:
+        with Image.open(io.BytesIO(data)) as opened:
+            if opened.width * opened.height > settings.max_megapixels * MEGABYTE:
                 raise too_large
-            image = ImageOps.exif_transpose(image)
+            image = ImageOps.exif_transpose(opened)
             image.load()
             return pil_to_tensor(image)
     except Image.DecompressionBombError:
@@ -201,9 +201,9 @@ def create_app(translator: Translator, settings: ServeSettings | None = None) ->
             raise UploadRefused(f"the {translator.config.method} model has no attention maps")
         names = [upload.filename or f"image{i + 1}" for i, upload in enumerate(files)]
         images = [decode_upload(name, upload.file.read(settings.max_upload_bytes + 1), settings)
-                  for name, upload in zip(names, files)]
+                  for name, upload in zip(names, files, strict=True)]
         results = []
-        for name, image in zip(names, images):
+        for name, image in zip(names, images, strict=True):
             with model_lock, torch.inference_mode():
                 translated = translate_upload(translator, image, direction, attention, settings)
             results.append({"name": name, "download": download_name(name, direction),

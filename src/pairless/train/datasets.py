@@ -8,14 +8,19 @@ grids and diagnostics use.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from torch import Tensor
 from torch.utils.data import Dataset
 
 from pairless.config import RunConfig
 from pairless.data.config import MIN_SIZE
 from pairless.data.labelled import LabelledImages
-from pairless.data.unpaired import load_preview_batch
+from pairless.data.single_image import SingleImagePair, single_image_preview
+from pairless.data.unpaired import UnpairedImageFolder, load_preview_batch
 from pairless.errors import PairlessError
+from pairless.models.base import Method
+from pairless.models.conditional import ConditionalGANConfig
 from pairless.models.registry import get_method
 
 GRID_CLASSES = 10
@@ -25,18 +30,53 @@ PROBE_IMAGES = 64
 
 
 def data_kind(method: str) -> str:
-    return getattr(get_method(method).model_class, "data_kind", "unpaired")
+    return get_method(method).model_class.data_kind
 
 
-def open_labelled(cfg: RunConfig) -> LabelledImages:
-    return LabelledImages(cfg.data, seed=cfg.train.seed, holdout=cfg.model.holdout)
+def class_conditional(cfg: RunConfig) -> ConditionalGANConfig:
+    """The model settings of a method that trains on labelled images."""
+    if not isinstance(cfg.model, ConditionalGANConfig):
+        raise TypeError(f"{cfg.method} does not train on labelled images")
+    return cfg.model
+
+
+TrainingSet = LabelledImages | SingleImagePair | UnpairedImageFolder
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """What a run trains on: the data set and the run's settings fitted to it (classes, image size and
+    channels of labelled data)."""
+
+    dataset: TrainingSet
+    config: RunConfig
+
+    def preview(self, count: int) -> dict[str, Tensor]:
+        """The fixed batch for sample grids (and, for labelled data, the diagnostics' probe images)."""
+        if isinstance(self.dataset, LabelledImages):
+            return self.dataset.fixed_batch(GRID_CLASSES, PROBE_IMAGES)
+        if self.config.data.single_image:
+            return single_image_preview(self.config.data)
+        return load_preview_batch(self.config.data, count)
+
+
+def open_training_data(cfg: RunConfig) -> TrainingData:
+    """The one place that decides which data a run opens: labelled images (the method's `data_kind`), one
+    image per domain (--preprocess zoom_and_patch), or the two domain folders."""
+    if data_kind(cfg.method) == "labelled":
+        dataset: TrainingSet = LabelledImages(cfg.data, seed=cfg.train.seed, holdout=class_conditional(cfg).holdout)
+    elif cfg.data.single_image:
+        dataset = SingleImagePair(cfg.data, seed=cfg.train.seed, batch_size=cfg.train.batch_size)
+    else:
+        dataset = UnpairedImageFolder(cfg.data, seed=cfg.train.seed)
+    return TrainingData(dataset, fit_config_to_data(cfg, dataset))
 
 
 def fit_config_to_data(cfg: RunConfig, dataset: Dataset) -> RunConfig:
     """Fill the model settings that come from a labelled data set (classes, image size, IDX channels)."""
     if not isinstance(dataset, LabelledImages):
         return cfg
-    given = cfg.model.num_classes
+    given = class_conditional(cfg).num_classes
     if given is not None and given < dataset.num_classes:
         raise PairlessError(f"--num-classes {given} is fewer than the {dataset.num_classes} classes of "
                             f"{dataset.source.description}")
@@ -44,21 +84,14 @@ def fit_config_to_data(cfg: RunConfig, dataset: Dataset) -> RunConfig:
                          "data.channels_a": dataset.channels})
 
 
-def preview_batch(cfg: RunConfig, dataset: Dataset, count: int) -> dict[str, Tensor]:
-    """The fixed batch for sample grids (and, for labelled data, the diagnostics' probe images)."""
-    if isinstance(dataset, LabelledImages):
-        return dataset.fixed_batch(GRID_CLASSES, PROBE_IMAGES)
-    return load_preview_batch(cfg.data, count)
-
-
-def check_sample_shapes(cfg: RunConfig, dataset: Dataset, model) -> None:
+def check_sample_shapes(cfg: RunConfig, dataset: Dataset, model: Method) -> None:
     """Refuse up front what the networks cannot take: a --size (sample grids, crops) or image sides that are
     not multiples of the model's size multiple (its generator halves the image that many times over), and,
     with a preprocessing that keeps each image's size, images of different sizes, because the methods pass
     A and B images through one network together."""
-    multiple = getattr(model, "size_multiple", None)
-    if multiple is None:  # class-conditional generators have their own fixed sizes
+    if model.data_kind == "labelled":  # class-conditional generators have their own fixed sizes
         return
+    multiple = model.size_multiple
     if cfg.data.size % multiple:
         lower, upper = cfg.data.size // multiple * multiple, -(-cfg.data.size // multiple) * multiple
         nearest = f"{lower} or {upper}" if lower >= MIN_SIZE else str(upper)

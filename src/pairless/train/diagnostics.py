@@ -7,34 +7,27 @@ ContraGAN's paper watches two signs of a discriminator heading for collapse:
 - the largest singular value of each weight (`diag/sigma/<network>.<layer>`): sudden jumps come with
   collapse. Under spectral norm this is the singular value of the raw weight, before normalisation.
 
-A model opts in by providing `discriminator_networks()`, `realness(images, labels)` and
+A model opts in by overriding the Method hooks `discriminator_networks()`, `realness(images, labels)` and
 `generate(labels, generator)` (see models/conditional.py); other models log no diagnostics.
 """
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
+from pairless.models.base import Method
+
 DIAGNOSTICS_SEED = 0
-
-
-@runtime_checkable
-class Diagnosable(Protocol):
-    def discriminator_networks(self) -> dict[str, nn.Module]: ...
-
-    def realness(self, images: Tensor, labels: Tensor) -> Tensor: ...
-
-    def generate(self, labels: Tensor, generator: torch.Generator | None = None) -> Tensor: ...
 
 
 def raw_weight(module: nn.Module) -> Tensor | None:
     """A layer's weight as trained (the parameter under a spectral-norm parametrisation), or None."""
     if parametrize.is_parametrized(module, "weight"):
-        return module.parametrizations.weight.original
+        return cast(Any, module).parametrizations.weight.original
     weight = getattr(module, "weight", None)
     return weight if isinstance(weight, nn.Parameter) else None
 
@@ -67,7 +60,7 @@ def accuracy(logits: Tensor, real: bool) -> float:
 
 
 @torch.no_grad()
-def discriminator_accuracies(model: Diagnosable, batch: dict[str, Tensor]) -> dict[str, float]:
+def discriminator_accuracies(model: Method, batch: dict[str, Tensor]) -> dict[str, float]:
     """D's accuracy on the fixed training and held-out probe images, and on generated images of the same
     classes (noise from a fixed seed, so the global random state is untouched)."""
     values = {}
@@ -84,14 +77,15 @@ def discriminator_accuracies(model: Diagnosable, batch: dict[str, Tensor]) -> di
     return values
 
 
-def collect_diagnostics(model: nn.Module, batch: dict[str, Tensor]) -> dict[str, float]:
-    """All diagnostics of a model that supports them ({} otherwise), measured in eval mode (so spectral
-    norm's power iteration and batch-norm statistics are not advanced)."""
-    if not isinstance(model, Diagnosable):
+def collect_diagnostics(model: Method, batch: dict[str, Tensor]) -> dict[str, float]:
+    """All diagnostics of a model with `discriminator_networks` ({} otherwise), measured in eval mode (so
+    spectral norm's power iteration and batch-norm statistics are not advanced)."""
+    networks = model.discriminator_networks()
+    if not networks:
         return {}
     was_training = model.training
     model.eval()
     try:
-        return {**discriminator_accuracies(model, batch), **largest_singular_values(model.discriminator_networks())}
+        return {**discriminator_accuracies(model, batch), **largest_singular_values(networks)}
     finally:
         model.train(was_training)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
-from torch import Tensor, nn
+from torch import nn
 
 from pairless.errors import PairlessError
 
@@ -99,13 +99,14 @@ def average_gradients(parameters: Iterable[nn.Parameter], group: ProcessGroup) -
     params = [p for p in parameters if p.grad is not None]
     if not params:
         return
-    flat = torch.cat([p.grad.reshape(-1) for p in params])
+    grads = [p.grad for p in params if p.grad is not None]
+    flat = torch.cat([g.reshape(-1) for g in grads])
     dist.all_reduce(flat)
     flat /= group.world_size
     offset = 0
-    for p in params:
-        p.grad.copy_(flat[offset:offset + p.numel()].view_as(p.grad))
-        offset += p.numel()
+    for g in grads:
+        g.copy_(flat[offset:offset + g.numel()].view_as(g))
+        offset += g.numel()
 
 
 def broadcast_from_main(module: nn.Module, group: ProcessGroup) -> None:
@@ -114,29 +115,3 @@ def broadcast_from_main(module: nn.Module, group: ProcessGroup) -> None:
         return
     for tensor in [*module.parameters(), *module.buffers()]:
         dist.broadcast(tensor.data, src=0)
-
-
-class _GatherRows(torch.autograd.Function):
-    """all_gather along dim 0 whose backward gives each process the gradient of its own rows summed over
-    every process's loss (an all-reduce: unlike reduce-scatter, every backend has it)."""
-
-    @staticmethod
-    def forward(ctx, tensor: Tensor) -> Tensor:
-        parts = [torch.empty_like(tensor) for _ in range(dist.get_world_size())]
-        dist.all_gather(parts, tensor.contiguous())
-        ctx.rows = slice(dist.get_rank() * len(tensor), (dist.get_rank() + 1) * len(tensor))
-        return torch.cat(parts)
-
-    @staticmethod
-    def backward(ctx, grad: Tensor) -> Tensor:
-        grad = grad.contiguous().clone()
-        dist.all_reduce(grad)
-        return grad[ctx.rows]
-
-
-def gather_rows(tensor: Tensor) -> tuple[Tensor, int]:
-    """Every process's `tensor` (same shape on each) stacked in rank order, and the row where this process's
-    part starts; gradients flow back to each part's process. Outside multi-process training: (tensor, 0)."""
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
-        return tensor, 0
-    return _GatherRows.apply(tensor), dist.get_rank() * len(tensor)

@@ -15,8 +15,8 @@ from pairless.eval.domain import domain_classifier_for
 from pairless.eval.evaluate import distribution_scores, split_folders
 from pairless.eval.imageset import folder_paths, load_image_set, to_uint8
 from pairless.eval.paired import paired_scores
-from pairless.eval.ranking import is_better
 from pairless.models.base import TranslationModel
+from pairless.ranking import is_better
 from pairless.translator import Translator
 
 BEST = "best.safetensors"
@@ -61,13 +61,13 @@ class TrainingEvaluator:
         return torch.cat([to_uint8(translator.translate_tensor(self.source[i:i + BATCH].float() / 255).cpu())
                           for i in range(0, len(self.source), BATCH)])
 
-    def __call__(self, model: TranslationModel, precision=nullcontext()) -> dict[str, float]:
+    def __call__(self, model: TranslationModel, precision=None) -> dict[str, float]:
         """Scores of the model's translations; `precision` (an autocast context) applies to translating
         only, so the scores are computed in fp32 like `pairless evaluate`'s."""
         was_training = model.training
         model.eval()
         try:
-            with precision:
+            with precision or nullcontext():
                 translated = self.translate(model)
         finally:
             model.train(was_training)

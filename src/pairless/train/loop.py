@@ -10,19 +10,37 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
+from torch import Tensor
 from torch.utils.data import DataLoader, Sampler
 
+from pairless.checkpoint import (
+    STATE,
+    WEIGHTS,
+    atomic_write,
+    build_model,
+    check_new_run_dir,
+    load_weights,
+    read_state,
+    read_weights,
+    save_checkpoint,
+    weights_bytes,
+)
 from pairless.config import RunConfig
-from pairless.devices import resolve_device
 from pairless.data.unpaired import UnpairedImageFolder
+from pairless.devices import resolve_device
 from pairless.errors import PairlessError, writing
-from pairless.train.checkpoint import (STATE, WEIGHTS, atomic_write, build_model, check_new_run_dir, load_weights,
-                                       read_state, read_weights, save_checkpoint, weights_bytes)
-from pairless.train.datasets import (check_sample_shapes, data_kind, fit_config_to_data, open_labelled,
-                                     preview_batch)
+from pairless.models.base import Method, TranslationModel, resolved
+from pairless.train.datasets import check_sample_shapes, open_training_data
 from pairless.train.diagnostics import collect_diagnostics
-from pairless.train.distributed import (SINGLE, ProcessGroup, agree_to_stop, barrier, broadcast_from_main,
-                                        gather_objects, join_process_group, leave_process_group)
+from pairless.train.distributed import (
+    ProcessGroup,
+    agree_to_stop,
+    barrier,
+    broadcast_from_main,
+    gather_objects,
+    join_process_group,
+    leave_process_group,
+)
 from pairless.train.evaluation import BEST, TrainingEvaluator
 from pairless.train.health import TrainingHealth
 from pairless.train.monitor import Monitor, SilentMonitor
@@ -124,7 +142,7 @@ def stop_requests():
 def samples_per_step(cfg: RunConfig) -> int:
     """Samples one process consumes per step: --batch-size times the batches a model's step asks for
     (`batches_per_step` of its config, e.g. one fresh real batch per discriminator step)."""
-    return cfg.train.batch_size * getattr(cfg.model, "batches_per_step", 1)
+    return cfg.train.batch_size * cfg.model.batches_per_step
 
 
 def total_steps(cfg: RunConfig, epoch_length: int, world_size: int = 1) -> int:
@@ -168,11 +186,12 @@ def _train(cfg: RunConfig, run_dir: Path, resume: bool, quiet: bool, stop_at: in
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
         torch.set_float32_matmul_precision("high")
-    dataset = open_dataset(cfg)
-    cfg = fit_config_to_data(cfg, dataset).resolved()
-    cfg = replace(cfg, train=replace(cfg.train, steps=total_steps(cfg, len(dataset), group.world_size)))
+    data = open_training_data(cfg)
+    dataset, cfg = data.dataset, data.config.resolved()
+    steps = total_steps(cfg, len(dataset), group.world_size)
+    cfg = replace(cfg, train=replace(cfg.train, steps=steps))
     if cfg.data.full_frame_decay and isinstance(dataset, UnpairedImageFolder):
-        first_step = decay_start(cfg.train.steps, cfg.train.decay_fraction)
+        first_step = decay_start(steps, cfg.train.decay_fraction)
         dataset.full_frames_from = first_step * samples_per_step(cfg) * group.world_size
     model = build_model(cfg).to(device)
     check_sample_shapes(cfg, dataset, model)
@@ -181,42 +200,32 @@ def _train(cfg: RunConfig, run_dir: Path, resume: bool, quiet: bool, stop_at: in
     broadcast_from_main(model, group)
     if not resume and group.rank > 0:
         torch.manual_seed(rank_seed(cfg.train.seed, group.rank, 0))  # own noise, patches, flips per process
-    if step > cfg.train.steps:
-        raise PairlessError(f"{run_dir} is already at step {step}, past the {cfg.train.steps} steps asked for; "
+    if step > steps:
+        raise PairlessError(f"{run_dir} is already at step {step}, past the {steps} steps asked for; "
                             f"pass a larger --steps to train further")
-    if step == cfg.train.steps:
-        return TrainResult(run_dir, step, cfg.train.steps, 0, {}, group.is_main)
+    if step == steps:
+        return TrainResult(run_dir, step, steps, 0, {}, group.is_main)
     if stop_at is not None and stop_at <= step:
         raise PairlessError(f"--stop-at {stop_at} is not after the run's current step {step}")
     if group.is_main:
         cfg.save(run_dir / "config.yaml")
-    sampler = StepBatchSampler(step, cfg.train.steps, samples_per_step(cfg), group.rank, group.world_size)
+    sampler = StepBatchSampler(step, steps, samples_per_step(cfg), group.rank, group.world_size)
     loader = DataLoader(dataset, batch_sampler=sampler,
                         num_workers=cfg.data.workers, pin_memory=device.type == "cuda",
                         worker_init_fn=_ignore_stop_signals, generator=torch.Generator().manual_seed(0))
-    preview = {k: v.to(device) for k, v in preview_batch(cfg, dataset, PREVIEW_IMAGES).items()}
-    monitor = (Monitor(run_dir, step, cfg.train.steps, quiet, TrainingHealth(model.discriminator_losses()))
+    preview = {k: v.to(device) for k, v in data.preview(PREVIEW_IMAGES).items()}
+    monitor = (Monitor(run_dir, step, steps, quiet, TrainingHealth(model.discriminator_losses()))
                if group.is_main else SilentMonitor())
     try:
         evaluator = _evaluator(cfg, run_dir, device, monitor, resume, group)
-        step, stop_signal = _run_steps(cfg, run_dir, model, optimizers, loader, preview, monitor, device,
-                                       step, stop_at, evaluator, group)
-        if step < cfg.train.steps:
-            monitor.message(f"stopped at step {step}/{cfg.train.steps}; saved {run_dir / WEIGHTS}. "
+        run = TrainingRun(cfg, run_dir, model, optimizers, device, group, monitor, evaluator, preview)
+        step, stop_signal = run.run_steps(loader, step, stop_at)
+        if step < steps:
+            monitor.message(f"stopped at step {step}/{steps}; saved {run_dir / WEIGHTS}. "
                             f"Continue with: pairless train --resume {run_dir}")
     finally:
         monitor.close()
-    return TrainResult(run_dir, step, cfg.train.steps, stop_signal, monitor.last, group.is_main)
-
-
-def open_dataset(cfg: RunConfig):
-    if data_kind(cfg.method) == "labelled":
-        return open_labelled(cfg)
-    if cfg.data.single_image:
-        from pairless.data.single_image import SingleImagePair
-
-        return SingleImagePair(cfg.data, seed=cfg.train.seed, batch_size=cfg.train.batch_size)
-    return UnpairedImageFolder(cfg.data, seed=cfg.train.seed)
+    return TrainResult(run_dir, step, steps, stop_signal, monitor.last, group.is_main)
 
 
 def _evaluator(cfg: RunConfig, run_dir: Path, device, monitor: Monitor, resume: bool,
@@ -238,74 +247,100 @@ def _evaluator(cfg: RunConfig, run_dir: Path, device, monitor: Monitor, resume: 
     return evaluator
 
 
-def _run_steps(cfg: RunConfig, run_dir: Path, model, optimizers: Optimizers, loader, preview, monitor: Monitor,
-               device: torch.device, step: int, stop_at: int | None, evaluator: TrainingEvaluator | None,
-               group: ProcessGroup = SINGLE) -> tuple[int, int]:
-    """Iterate until the end of the schedule, `stop_at`, Ctrl-C or SIGTERM; checkpoints on the way and at the
-    end. Returns the step reached and the signal that stopped it before the end (0 if none)."""
-    t, total = cfg.train, cfg.train.steps
-    saved_step, stopped = step, False
-    with stop_requests() as requests:
-        for batch in loader:
-            optimizers.set_lr_multiplier(lr_multiplier(step, total, t.decay_fraction))
-            inputs = {k: v.to(device, non_blocking=True) for k, v in batch.items() if torch.is_tensor(v)}
-            with autocast(device, t.precision):
-                losses = model.train_step(inputs, optimizers)
-            optimizers.end_iteration()
-            step += 1
-            if group.is_main:
-                _report_progress(cfg, model, losses, preview, monitor, step, device)
-            if evaluator and (step % t.eval_every == 0 or step == total):
-                _evaluate(evaluator, model, cfg, step, run_dir, monitor, device)
-            stopped = _stop_requested(requests["signal"], group, device, sync_now=step % t.log_every == 0)
-            if stopped or (stop_at is not None and step >= stop_at):
-                break
-            if step % t.save_every == 0 and step < total:
-                _save(run_dir, model, cfg, step, optimizers, device, evaluator, group)
-                saved_step = step
-        if step > saved_step:
-            _save(run_dir, model, cfg, step, optimizers, device, evaluator, group)
-    return step, stopped if step < total else 0
+@dataclass
+class TrainingRun:
+    """One training session of a run folder, set up by `train`: its methods are the loop's steps."""
 
+    cfg: RunConfig
+    run_dir: Path
+    model: Method
+    optimizers: Optimizers
+    device: torch.device
+    group: ProcessGroup
+    monitor: Monitor
+    evaluator: TrainingEvaluator | None
+    preview: dict[str, Tensor]
+    """The fixed batch of the sample grids (and of the diagnostics' probe images)."""
 
-def _stop_requested(requested: int, group: ProcessGroup, device, sync_now: bool) -> int:
-    """Ctrl-C or SIGTERM (`requested`: its number) stops a single process after this iteration. Several
-    processes agree on it at log steps only, so the other iterations carry no extra synchronisation."""
-    if not group.enabled:
-        return requested
-    return agree_to_stop(requested, group, device) if sync_now else 0
+    @property
+    def total(self) -> int:
+        return resolved(self.cfg.train.steps, "steps")
 
+    def run_steps(self, loader: DataLoader, step: int, stop_at: int | None) -> tuple[int, int]:
+        """Iterate until the end of the schedule, `stop_at`, Ctrl-C or SIGTERM; checkpoints on the way and at
+        the end. Returns the step reached and the signal that stopped it before the end (0 if none)."""
+        t = self.cfg.train
+        saved_step, stopped = step, 0
+        with stop_requests() as requests:
+            for batch in loader:
+                losses = self.train_step(batch, step)
+                step += 1
+                if self.group.is_main:
+                    self.report_progress(losses, step)
+                if self.evaluator and (step % t.eval_every == 0 or step == self.total):
+                    self.evaluate(self.evaluator, step)
+                stopped = self.stop_requested(requests["signal"], sync_now=step % t.log_every == 0)
+                if stopped or (stop_at is not None and step >= stop_at):
+                    break
+                if step % t.save_every == 0 and step < self.total:
+                    self.save(step)
+                    saved_step = step
+            if step > saved_step:
+                self.save(step)
+        return step, stopped if step < self.total else 0
 
-def _report_progress(cfg: RunConfig, model, losses: dict, preview, monitor: Monitor, step: int, device) -> None:
-    """Losses, diagnostics and the progress bar; sample grids on their schedule."""
-    t, total = cfg.train, cfg.train.steps
-    monitor.add_losses(losses)
-    if step % t.log_every == 0 or step == total:
-        lr = t.lr * lr_multiplier(step - 1, total, t.decay_fraction)
-        monitor.log(step, lr, collect_diagnostics(model, preview))
-    else:
-        monitor.advance(step)
-    if step % t.sample_every == 0 or step == total:
-        _save_samples(model, preview, monitor, step, device, t.precision)
+    def train_step(self, batch: dict, step: int) -> dict[str, Tensor]:
+        """One iteration of the model's updates at the schedule's learning rate for `step`."""
+        t = self.cfg.train
+        self.optimizers.set_lr_multiplier(lr_multiplier(step, self.total, t.decay_fraction))
+        inputs = {k: v.to(self.device, non_blocking=True) for k, v in batch.items() if torch.is_tensor(v)}
+        with autocast(self.device, t.precision):
+            losses = self.model.train_step(inputs, self.optimizers)
+        self.optimizers.end_iteration()
+        return losses
 
+    def stop_requested(self, requested: int, sync_now: bool) -> int:
+        """Ctrl-C or SIGTERM (`requested`: its number) stops a single process after this iteration. Several
+        processes agree on it at log steps only, so the other iterations carry no extra synchronisation."""
+        if not self.group.enabled:
+            return requested
+        return agree_to_stop(requested, self.group, self.device) if sync_now else 0
 
-def _save(run_dir: Path, model, cfg: RunConfig, step: int, optimizers: Optimizers, device,
-          evaluator: TrainingEvaluator | None, group: ProcessGroup) -> None:
-    """Rank 0 writes (all replicas are identical); the others wait so nobody runs ahead of a checkpoint."""
-    every_rng = gather_objects(rng_state(device), group)
-    if group.is_main:
-        state = {**optimizers.state_dict(), "rng": every_rng[0], "rng_ranks": every_rng,
-                 "best": evaluator.best if evaluator else None}
-        save_checkpoint(run_dir, model, cfg, step, state, cfg.train.keep_last)
-    barrier(group)
+    def report_progress(self, losses: dict[str, Tensor], step: int) -> None:
+        """Losses, diagnostics and the progress bar; sample grids on their schedule."""
+        t = self.cfg.train
+        self.monitor.add_losses(losses)
+        if step % t.log_every == 0 or step == self.total:
+            lr = t.lr * lr_multiplier(step - 1, self.total, t.decay_fraction)
+            self.monitor.log(step, lr, collect_diagnostics(self.model, self.preview))
+        else:
+            self.monitor.advance(step)
+        if step % t.sample_every == 0 or step == self.total:
+            self.save_samples(step)
 
+    def save(self, step: int) -> None:
+        """Rank 0 writes (all replicas are identical); the others wait so nobody runs ahead of a checkpoint."""
+        every_rng = gather_objects(rng_state(self.device), self.group)
+        if self.group.is_main:
+            state = {**self.optimizers.state_dict(), "rng": every_rng[0], "rng_ranks": every_rng,
+                     "best": self.evaluator.best if self.evaluator else None}
+            save_checkpoint(self.run_dir, self.model, self.cfg, step, state, self.cfg.train.keep_last)
+        barrier(self.group)
 
-def _evaluate(evaluator: TrainingEvaluator, model, cfg: RunConfig, step: int, run_dir: Path, monitor: Monitor,
-              device) -> None:
-    metrics = evaluator(model, autocast(device, cfg.train.precision))
-    monitor.log_eval(step, metrics)
-    if evaluator.improved(metrics, step):
-        atomic_write(run_dir / BEST, weights_bytes(model, cfg, step))
+    def evaluate(self, evaluator: TrainingEvaluator, step: int) -> None:
+        if not isinstance(self.model, TranslationModel):
+            raise PairlessError(f"--eval-every scores translations; {self.cfg.method} translates none")
+        metrics = evaluator(self.model, autocast(self.device, self.cfg.train.precision))
+        self.monitor.log_eval(step, metrics)
+        if evaluator.improved(metrics, step):
+            atomic_write(self.run_dir / BEST, weights_bytes(self.model, self.cfg, step))
+
+    def save_samples(self, step: int) -> None:
+        self.model.eval()
+        with torch.no_grad(), autocast(self.device, self.cfg.train.precision):
+            rows = self.model.visuals(self.preview)
+        self.model.train()
+        self.monitor.save_samples(step, rows)
 
 
 def rank_seed(seed: int, rank: int, step: int) -> int:
@@ -330,11 +365,3 @@ def _restore(run_dir: Path, model, optimizers: Optimizers, device, group: Proces
         if group.rank > 0:
             torch.manual_seed(rank_seed(seed, group.rank, state["step"]))
     return state["step"]
-
-
-def _save_samples(model, preview, monitor: Monitor, step: int, device, precision: str) -> None:
-    model.eval()
-    with torch.no_grad(), autocast(device, precision):
-        rows = model.visuals(preview)
-    model.train()
-    monitor.save_samples(step, rows)

@@ -7,6 +7,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -15,10 +16,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from torch import Tensor
 from torchvision.utils import make_grid
 
+from pairless.checkpoint import atomic_write
 from pairless.data.images import save_image
-from pairless.train.checkpoint import atomic_write
 from pairless.train.health import TrainingHealth
-
 
 MIN_TILE = 128
 """Small images are enlarged (nearest neighbour) in grids so that they can be seen."""
@@ -33,11 +33,11 @@ def sample_grid(rows: list[dict[str, Tensor]]) -> Tensor:
         for i in range(images[0].shape[0]):
             tiles += [_rgb(image[i]) for image in images]
             tiles += [torch.zeros_like(tiles[-1])] * (columns - len(images))
-    tiles = torch.stack(tiles)
-    scale = -(-MIN_TILE // min(tiles.shape[-2:]))
+    stacked = torch.stack(tiles)
+    scale = -(-MIN_TILE // min(stacked.shape[-2:]))
     if scale > 1:
-        tiles = F.interpolate(tiles, scale_factor=scale, mode="nearest")
-    return make_grid(tiles, nrow=columns, padding=2, pad_value=1.0)
+        stacked = F.interpolate(stacked, scale_factor=scale, mode="nearest")
+    return make_grid(stacked, nrow=columns, padding=2, pad_value=1.0)
 
 
 def _rgb(image: Tensor) -> Tensor:
@@ -116,7 +116,7 @@ class Monitor:
         warnings = self._warnings(step)
         elapsed = time.perf_counter() - self.started
         rate = (step - self.start_step) / elapsed if elapsed > 0 else 0.0
-        record = {"step": step, "lr": lr, "it_per_s": round(rate, 3), **self.last, **scalars}
+        record: dict[str, Any] = {"step": step, "lr": lr, "it_per_s": round(rate, 3), **self.last, **scalars}
         if warnings:
             record["warnings"] = warnings
         self.metrics_file.write(json.dumps(record) + "\n")
@@ -175,10 +175,12 @@ class Monitor:
         sys.stderr.flush()
 
 
-class SilentMonitor:
-    """What ranks other than 0 of a multi-process run use: they log, show and write nothing."""
+class SilentMonitor(Monitor):
+    """What ranks other than 0 of a multi-process run use: they log, show and write nothing (and only
+    message and close it)."""
 
-    last: dict[str, float] = {}
+    def __init__(self) -> None:  # no run folder, writer or progress bar
+        self.last = {}
 
     def message(self, text: str) -> None:
         del text

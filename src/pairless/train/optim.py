@@ -7,9 +7,9 @@ from contextlib import nullcontext
 import torch
 from torch import Tensor
 
-from pairless.models.base import OptimizerGroup, TranslationModel
-from pairless.train.config import TrainConfig
+from pairless.models.base import Method, OptimizerGroup
 from pairless.train.distributed import SINGLE, ProcessGroup, average_gradients
+from pairless.train_config import TrainConfig
 
 
 def decay_start(total_steps: int, decay_fraction: float) -> int:
@@ -25,7 +25,7 @@ def lr_multiplier(step: int, total_steps: int, decay_fraction: float) -> float:
     return max(0.0, 1.0 - (step - start + 1) / (total_steps - start + 1))
 
 
-def build_optimizer(model: TranslationModel, group: OptimizerGroup, cfg: TrainConfig) -> torch.optim.Optimizer:
+def build_optimizer(model: Method, group: OptimizerGroup, cfg: TrainConfig) -> torch.optim.Optimizer:
     params = [p for name in group.networks for p in getattr(model, name).parameters()]
     lr = group.lr if group.lr is not None else cfg.lr
     weight_decay = group.weight_decay if group.weight_decay is not None else cfg.weight_decay
@@ -38,7 +38,7 @@ def build_optimizer(model: TranslationModel, group: OptimizerGroup, cfg: TrainCo
 class Optimizers:
     """The model's optimisers; implements the `Updater` the models call for backward + step."""
 
-    def __init__(self, model: TranslationModel, cfg: TrainConfig, device_type: str, precision: str,
+    def __init__(self, model: Method, cfg: TrainConfig, device_type: str, precision: str,
                  process_group: ProcessGroup = SINGLE):
         self.model = model
         self.process_group = process_group
@@ -61,7 +61,7 @@ class Optimizers:
             (self.scaler.scale(loss) if self.scaler else loss).backward()
         average_gradients((p for opt in optimizers for g in opt.param_groups for p in g["params"]),
                           self.process_group)
-        for name, opt in zip(groups, optimizers):
+        for name, opt in zip(groups, optimizers, strict=True):
             if self.scaler:
                 self.scaler.step(opt)
                 self.scaled_steps.add(name)

@@ -22,7 +22,7 @@ from safetensors.torch import save as save_safetensors_bytes
 
 from pairless.config import RunConfig
 from pairless.errors import PairlessError, writing
-from pairless.models.base import TranslationModel
+from pairless.models.base import Method
 from pairless.models.registry import get_method
 
 FORMAT = "pairless/1"
@@ -56,12 +56,12 @@ def model_channels(cfg: RunConfig) -> tuple[int, int]:
     return (a, b) if cfg.data.direction == "AtoB" else (b, a)
 
 
-def build_model(cfg: RunConfig) -> TranslationModel:
+def build_model(cfg: RunConfig) -> Method:
     cfg = cfg.resolved()
-    return get_method(cfg.method).model_class(cfg.model, *model_channels(cfg))
+    return get_method(cfg.method).model_class.build(cfg.model, *model_channels(cfg))
 
 
-def weights_bytes(model: TranslationModel, cfg: RunConfig, step: int) -> bytes:
+def weights_bytes(model: Method, cfg: RunConfig, step: int) -> bytes:
     tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     metadata = {"format": FORMAT, "config": json.dumps(cfg.to_dict()), "step": str(step)}
     return save_safetensors_bytes(tensors, metadata=metadata)
@@ -73,7 +73,7 @@ def state_bytes(state: dict[str, Any]) -> bytes:
     return buffer.getvalue()
 
 
-def save_checkpoint(run_dir: Path, model: TranslationModel, cfg: RunConfig, step: int,
+def save_checkpoint(run_dir: Path, model: Method, cfg: RunConfig, step: int,
                     trainer_state: dict[str, Any], keep_last: int) -> Path:
     """Write step-numbered and latest copies of weights and state; prune old step-numbered ones."""
     weights = weights_bytes(model, cfg, step)
@@ -160,7 +160,7 @@ def _safetensors_metadata(data: bytes) -> dict[str, str]:
     return json.loads(data[8:8 + header_length]).get("__metadata__", {})
 
 
-def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[TranslationModel, RunConfig, int]:
+def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[Method, RunConfig, int]:
     """Rebuild the model a checkpoint was trained with and load its weights."""
     tensors, cfg, step = read_weights(path)
     with warnings.catch_warnings():  # notes about training-only terms do not concern inference

@@ -3,9 +3,9 @@ import errno
 import pytest
 import torch
 
+from pairless import checkpoint
+from pairless.checkpoint import atomic_write, load_model, read_weights, resolve_checkpoint
 from pairless.errors import PairlessError
-from pairless.train import checkpoint
-from pairless.train.checkpoint import atomic_write, load_model, read_weights, resolve_checkpoint
 from pairless.train.loop import train
 from tests.conftest import tiny_config
 
@@ -120,8 +120,8 @@ def test_a_run_stopped_before_its_first_checkpoint_can_start_again(tmp_path, unp
 def test_weights_that_do_not_fit_the_model_are_a_one_line_error(tmp_path):
     """E.g. a U-GAT-IT checkpoint from before its TensorFlow-style biases: the config builds layers the
     file lacks."""
+    from pairless.checkpoint import build_model, load_weights
     from pairless.config import RunConfig
-    from pairless.train.checkpoint import build_model, load_weights
 
     cfg = RunConfig.defaults("ugatit-light").override({"size": 32, "width": 2, "n_blocks": 1})
     model = build_model(cfg)

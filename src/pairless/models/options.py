@@ -1,0 +1,49 @@
+"""Network settings several methods share, declared once with their bounds.
+
+A method's config derives from the mixin that fits it and redeclares a field only to change its default;
+the bounds declared here still apply then (see pairless.fields).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Self
+
+from pairless.fields import Checked, bounded
+from pairless.nn.init import InitScheme
+
+
+class ModelConfig(Checked):
+    """Base of every method's config (a dataclass of its settings and their bounds)."""
+
+    def for_size(self, size: int) -> Self:
+        """These settings with the fields left None, to be chosen by the crop size, filled in (saved so into
+        the checkpoint); `RunConfig.resolved()` calls it."""
+        del size
+        return self
+
+    @property
+    def batches_per_step(self) -> int:
+        """Batches of real images one training step reads (the trainer's sampler gives it that many)."""
+        return 1
+
+
+@dataclass
+class NetworkOptions(ModelConfig):
+    width: int = bounded(64, at_least=1)
+    """Channels of the networks' first layers (the deeper layers have multiples of it)."""
+    init: InitScheme = "normal"
+    init_gain: float = 0.02
+
+
+@dataclass
+class ResnetOptions(NetworkOptions):
+    """A ResNet generator and a PatchGAN discriminator (CUT, FastCUT, CycleGAN, DCLGAN, SimDCL)."""
+
+    n_blocks: int | None = bounded(None, at_least=0)
+    """Residual blocks of the generator; None: 9 for crops of 256 px and more, else 6."""
+    d_layers: int = 3
+    antialias: bool = False
+
+    def for_size(self, size: int) -> Self:
+        return self if self.n_blocks is not None else replace(self, n_blocks=9 if size >= 256 else 6)
