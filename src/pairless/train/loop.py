@@ -224,14 +224,10 @@ def _run_steps(cfg: RunConfig, run_dir: Path, model, optimizers: Optimizers, loa
     saved_step, stopped = step, False
     with stop_requests() as requests:
         for batch in loader:
-            optimizers.set_lr_multiplier(lr_multiplier(step, total, t.decay_fraction))
-            inputs = {k: v.to(device, non_blocking=True) for k, v in batch.items() if torch.is_tensor(v)}
-            with autocast(device, t.precision):
-                losses = model.train_step(inputs, optimizers)
-            optimizers.end_iteration()
+            losses = train_iteration(cfg, model, optimizers, batch, step, device)
             step += 1
             if group.is_main:
-                _report_progress(cfg, model, losses, preview, monitor, step, device)
+                report_progress(cfg, model, losses, preview, monitor, step, device)
             if evaluator and (step % t.eval_every == 0 or step == total):
                 _evaluate(evaluator, model, cfg, step, run_dir, monitor, device)
             stopped = _stop_requested(requests["stop"], group, device, sync_now=step % t.log_every == 0)
@@ -245,6 +241,18 @@ def _run_steps(cfg: RunConfig, run_dir: Path, model, optimizers: Optimizers, loa
     return step, stopped and step < total
 
 
+def train_iteration(cfg: RunConfig, model, optimizers: Optimizers, batch: dict, step: int,
+                    device: torch.device) -> dict[str, torch.Tensor]:
+    """Iteration `step` (0-based): its learning rate, the batch to the device, the model's updates."""
+    t = cfg.train
+    optimizers.set_lr_multiplier(lr_multiplier(step, t.steps, t.decay_fraction))
+    inputs = {k: v.to(device, non_blocking=True) for k, v in batch.items() if torch.is_tensor(v)}
+    with autocast(device, t.precision):
+        losses = model.train_step(inputs, optimizers)
+    optimizers.end_iteration()
+    return losses
+
+
 def _stop_requested(requested: bool, group: ProcessGroup, device, sync_now: bool) -> bool:
     """Ctrl-C stops a single process after this iteration. Several processes agree on it at log steps
     only, so the other iterations carry no extra synchronisation."""
@@ -253,7 +261,7 @@ def _stop_requested(requested: bool, group: ProcessGroup, device, sync_now: bool
     return sync_now and agree_to_stop(requested, group, device)
 
 
-def _report_progress(cfg: RunConfig, model, losses: dict, preview, monitor: Monitor, step: int, device) -> None:
+def report_progress(cfg: RunConfig, model, losses: dict, preview, monitor: Monitor, step: int, device) -> None:
     """Losses, diagnostics and the progress bar; sample grids on their schedule."""
     t, total = cfg.train, cfg.train.steps
     monitor.add_losses(losses)
