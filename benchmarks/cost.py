@@ -16,7 +16,7 @@ What is counted:
   profiler-marker ops of `NOT_KERNELS`; ops between the
   global optimizer step pre- and post-hooks are the optimiser's, the rest the model's (forward, backward,
   after-step constraints and the loop's loss bookkeeping). The optimiser part is also counted with the
-  implementation the trainer uses on CUDA (`CUDA_OPTIMIZER`), on the same state.
+  implementation the trainer uses on CUDA (`optimizer_implementation(..., "cuda")`), on the same state.
 - syncs: model-part ops in `SYNC_OPS` (and `repeat_interleave` with a tensor of repeats and no
   `output_size`): each reads a device value on the host. A CPU run cannot tell host tensors from device
   tensors, so the host reads that dispatch no op (NumPy views, `tolist`) are invisible to it.
@@ -43,7 +43,7 @@ from pairless.config import RunConfig
 from pairless.train.checkpoint import build_model, model_channels
 from pairless.train.loop import report_progress, train_iteration
 from pairless.train.monitor import Monitor
-from pairless.train.optim import Optimizers
+from pairless.train.optim import Optimizers, build_optimizer, optimizer_implementation
 
 VIEW_OPS = frozenset({
     "view", "reshape", "_reshape_alias", "_unsafe_view", "transpose", "t", "permute", "expand", "slice",
@@ -57,8 +57,6 @@ SYNC_OPS = frozenset({
     "_unique", "_unique2", "unique_dim", "unique_consecutive", "unique_dim_consecutive",
 })
 """Ops whose result the host must wait for (`.item()`, `bool(tensor)`, data-dependent output sizes)."""
-CUDA_OPTIMIZER = {"foreach": True}
-"""The optimiser implementation the trainer gets on CUDA (torch's default there)."""
 MODELS = ("cut", "fastcut", "dclgan", "simdcl", "cyclegan", "ugatit-light", "ugatit")
 MB = 2**20
 
@@ -72,6 +70,7 @@ class OpCounter(TorchDispatchMode):
         self.optimizer: Counter[str] = Counter()
         self.syncs: Counter[str] = Counter()
         self.in_optimizer = 0
+        self.optimizer_steps = 0
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
@@ -145,6 +144,7 @@ class Cost:
     flops: int = 0
     model_ops: Counter = field(default_factory=Counter)
     optimizer_ops: Counter = field(default_factory=Counter)
+    optimizer_steps: int = 0
     syncs: Counter = field(default_factory=Counter)
     graphs: list[int] = field(default_factory=list)
     """Bytes saved for backward by each backward graph of the iteration."""
@@ -168,6 +168,7 @@ def counting(flops: bool = True, saved: bool = True):
     def enter_optimizer(*_):
         meter.close_graph()
         ops.in_optimizer += 1
+        ops.optimizer_steps += 1
 
     def leave_optimizer(*_):
         ops.in_optimizer -= 1
@@ -184,6 +185,7 @@ def counting(flops: bool = True, saved: bool = True):
     meter.close_graph()
     cost.flops = flop_counter.get_total_flops() if flop_counter else 0
     cost.model_ops, cost.optimizer_ops, cost.syncs = ops.model, ops.optimizer, ops.syncs
+    cost.optimizer_steps = ops.optimizer_steps
     cost.graphs, cost.unreached = meter.graphs, meter.unreached
 
 
@@ -217,16 +219,14 @@ class Trainer:
         report_progress(self.cfg, self.model, losses, None, self.monitor, self.step, self.device)
         return losses
 
-    def use_optimizer_implementation(self, implementation: dict) -> None:
-        """Rebuild every optimiser with `implementation` (e.g. foreach=True), keeping its state."""
-        groups = self.optimizers.groups
-        for name, opt in groups.items():
-            state = opt.state_dict()
-            for group in state["param_groups"]:
-                group.update(implementation)
-            rebuilt = type(opt)([{**group, **implementation} for group in opt.param_groups])
-            rebuilt.load_state_dict(state)
-            groups[name] = rebuilt
+    def use_cuda_optimizers(self) -> None:
+        """Rebuild the optimisers as the trainer builds them on CUDA, continuing from their state."""
+        state = self.optimizers.state_dict()
+        for group in self.model.optimizer_groups():
+            implementation = optimizer_implementation(group.kind, self.cfg.train, "cuda")
+            self.optimizers.implementations[group.name] = implementation
+            self.optimizers.groups[group.name] = build_optimizer(self.model, group, self.cfg.train, implementation)
+        self.optimizers.load_state_dict(state)
 
     def close(self) -> None:
         self.monitor.close()
@@ -243,7 +243,7 @@ def measure(cfg: RunConfig, warmup: int = 2, flops: bool = True, saved: bool = T
             with counting(flops, saved) as cost:
                 trainer.iteration()
             if cuda_optimizer:
-                trainer.use_optimizer_implementation(CUDA_OPTIMIZER)
+                trainer.use_cuda_optimizers()
                 trainer.iteration()
                 with counting(flops=False, saved=False) as cuda:
                     trainer.iteration()

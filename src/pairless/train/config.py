@@ -22,6 +22,9 @@ class TrainConfig:
     beta1: float = 0.5
     beta2: float = 0.999
     weight_decay: float = 0.0
+    fused_optimizer: bool = True
+    """Adam as one fused kernel per step where torch has one (CPU, CUDA, MPS, XPU), RMSprop as multi-tensor
+    ops; off: torch's default implementation (a loop over the parameters on CPU, multi-tensor on CUDA)."""
     seed: int = 0
     device: str = "auto"
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
