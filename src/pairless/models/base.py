@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import ClassVar, Literal, Protocol
 
+import torch
 from torch import Tensor, nn
 
 from pairless.errors import PairlessError
@@ -48,6 +49,25 @@ class TranslationModel(nn.Module):
         self.config = config
         self.channels_a = channels_a
         self.channels_b = channels_b
+        self._host_scalars: dict[str, int] = {}
+        self.register_load_state_dict_post_hook(_forget_host_scalars)
+
+    def register_host_scalar(self, name: str, dtype: torch.dtype = torch.long) -> None:
+        """A scalar buffer, 0 at first, that training reads every iteration (e.g. an iteration counter).
+
+        It is saved with the weights like any buffer, and its value is also kept on the host, so reading
+        it with `host_scalar` does not wait for the device; after loading weights it is read once."""
+        self.register_buffer(name, torch.zeros((), dtype=dtype))
+        self._host_scalars[name] = 0
+
+    def host_scalar(self, name: str) -> int:
+        if name not in self._host_scalars:
+            self._host_scalars[name] = int(getattr(self, name))
+        return self._host_scalars[name]
+
+    def set_host_scalar(self, name: str, value: int) -> None:
+        getattr(self, name).fill_(value)
+        self._host_scalars[name] = value
 
     def optimizer_groups(self) -> list[OptimizerGroup]:
         raise NotImplementedError
@@ -115,6 +135,12 @@ class CycleTranslationModel(TranslationModel):
         fake_b, fake_a = self.G_AB(batch["A"]), self.G_BA(batch["B"])
         return [{"real_A": batch["A"], "fake_B": fake_b, "rec_A": self.G_BA(fake_b)},
                 {"real_B": batch["B"], "fake_A": fake_a, "rec_B": self.G_AB(fake_a)}]
+
+
+def _forget_host_scalars(model: TranslationModel, incompatible_keys) -> None:
+    """Loaded weights bring their own values of the host scalars: read them again when next needed."""
+    del incompatible_keys
+    model._host_scalars.clear()
 
 
 @contextmanager

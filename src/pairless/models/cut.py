@@ -17,6 +17,7 @@ from pairless.losses.adversarial import GanMode, discriminator_loss, generator_l
 from pairless.models.base import OptimizerGroup, TranslationModel, Updater, frozen, same_channels_or_warn
 from pairless.models.contrastive import PatchNCEOptions, check_nce_layers, sampled_patch_nce
 from pairless.models.feature_losses import FeatureLossOptions, feature_losses
+from pairless.models.randomness import host_uniform
 from pairless.models.registry import register
 from pairless.nn.init import InitScheme, init_weights
 from pairless.nn.patch_sampler import PatchSampleMLP
@@ -68,7 +69,7 @@ class CUTModel(TranslationModel):
         c = self.config
         real_a, real_b = batch["A"], batch["B"]
         n = real_a.shape[0]
-        flipped = c.flip_equivariance and bool(torch.rand(()) < 0.5)
+        flipped = c.flip_equivariance and host_uniform() < 0.5
         source = real_a.flip(3) if flipped else real_a
         inputs = torch.cat([source, real_b]) if self.use_nce_idt else source
         output, features = self.G(inputs, c.nce_layers)
