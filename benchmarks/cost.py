@@ -40,6 +40,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
 from pairless.config import RunConfig
+from pairless.errors import PairlessError
 from pairless.train.checkpoint import build_model, model_channels
 from pairless.train.loop import report_progress, train_iteration
 from pairless.train.monitor import Monitor
@@ -232,8 +233,8 @@ class Trainer:
         self.monitor.close()
 
 
-def measure(cfg: RunConfig, warmup: int = 2, flops: bool = True, saved: bool = True,
-            cuda_optimizer: bool = True) -> Cost:
+def measure(cfg: RunConfig, flops: bool = True, saved: bool = True, cuda_optimizer: bool = True,
+            warmup: int = 2) -> Cost:
     """The cost of one steady-state iteration (after `warmup` iterations) as the trainer runs it."""
     with tempfile.TemporaryDirectory() as run_dir:
         trainer = Trainer(cfg, Path(run_dir))
@@ -325,6 +326,8 @@ def main(argv: list[str] | None = None) -> str:
                         help="config override for every model, e.g. --set width=8 (repeatable)")
     parser.add_argument("--no-flops", action="store_true", help="skip the flop count (faster)")
     parser.add_argument("--no-saved", action="store_true", help="skip the saved-tensor meter")
+    parser.add_argument("--no-cuda-optimizer", action="store_true",
+                        help="skip the optimiser count with the CUDA implementation (it needs more memory)")
     parser.add_argument("--ops", action="store_true", help="also print each model's op names and counts")
     args = parser.parse_args(argv)
     arch_size = args.arch_size or args.size
@@ -334,8 +337,13 @@ def main(argv: list[str] | None = None) -> str:
     details = []
     for method in args.models.split(","):
         for batch_size in (int(b) for b in args.batch_size.split(",")):
-            cfg = run_config(method, arch_size, args.size, batch_size, overrides)
-            cost = measure(cfg, flops=not args.no_flops, saved=not args.no_saved)
+            try:
+                cfg = run_config(method, arch_size, args.size, batch_size, overrides)
+                cost = measure(cfg, not args.no_flops, not args.no_saved, not args.no_cuda_optimizer)
+            except PairlessError as exc:
+                lines.append(f"| {method} | {args.size} | {batch_size} | error: {exc} |")
+                print(lines[-1], flush=True)
+                continue
             lines.append(table_row(method, cfg, arch_size, cost))
             print(lines[-1], flush=True)
             if args.ops:
