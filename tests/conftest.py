@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from pairless.config import RunConfig
@@ -27,6 +28,15 @@ TINY_MODEL = {
     "ugatit": {"width": 4, "n_blocks": 2, "d_layers_local": 4},
     "ugatit-light": {"width": 4, "n_blocks": 2, "d_layers_local": 4},
 }
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny networks run fastest on one thread, by far so on a busy machine (threads wait for each other)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(autouse=True, scope="session")

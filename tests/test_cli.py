@@ -94,6 +94,9 @@ def test_corrupt_image_during_training_names_the_file(synth, tmp_path):
     assert_user_error(run(*args, "--out", tmp_path / "r1", check=False), first.name, "--skip-bad-images")
     skipped = run(*args, "--out", tmp_path / "r2", "--skip-bad-images")
     assert "trained cut at step 8/8" in skipped.stdout and first.name in skipped.stderr
+    warnings = [line for line in skipped.stderr.splitlines() if "skipping" in line]
+    assert warnings and all(line.startswith(f"warning: skipping: cannot read image {first}") for line in warnings)
+    assert "UserWarning" not in skipped.stderr and "warn" not in skipped.stderr.replace("warning:", "")
 
 
 def test_ctrl_c_saves_and_the_run_resumes(synth, tmp_path):
@@ -119,6 +122,52 @@ def test_ctrl_c_saves_and_the_run_resumes(synth, tmp_path):
     assert torch.load(state, weights_only=True)["step"] == stopped_at + 2
 
 
+def test_sigterm_to_the_whole_process_group_saves_like_ctrl_c(synth, tmp_path):
+    """`kill`, `timeout`, `docker stop`, a scheduler: SIGTERM, here also to the data-loader workers."""
+    run_dir = tmp_path / "run"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pairless", "train", "--model", "cut", "--data", str(synth), "--out",
+         str(run_dir), "--steps", "100000", "--log-every", "1", *TINY_CUT, "--workers", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.time() + 120
+    while not (run_dir / "metrics.jsonl").is_file() or not (run_dir / "metrics.jsonl").read_text():
+        assert time.time() < deadline and process.poll() is None, process.communicate()
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 143, stderr
+    assert "Continue with: pairless train --resume" in stderr and "Traceback" not in stderr
+    import torch
+
+    stopped_at = torch.load(run_dir / "latest.state.pt", weights_only=True)["step"]
+    assert stopped_at > 0 and f"stopped at step {stopped_at}/100000" in stderr
+    assert not any(p.name.startswith(".") for p in run_dir.iterdir())
+
+
+def test_output_paths_of_the_wrong_kind_are_one_line_errors(synth, tmp_path, capsys):
+    from pairless.cli import main
+
+    run_dir = tmp_path / "run"
+    run("train", "--model", "cut", "--data", synth, "--out", run_dir, "--steps", "1", *TINY_CUT)
+    a_file = tmp_path / "a_file"
+    a_file.write_text("mine")
+    commands = [
+        (["train", "--model", "cut", "--data", str(synth), "--out", str(a_file), *TINY_CUT],
+         f"--out {a_file} is a file"),
+        (["translate", str(run_dir), str(synth / "testA"), "--out", str(a_file)], f"--out {a_file} is a file"),
+        (["export", str(run_dir), "--out", str(tmp_path)], f"--out {tmp_path} is a folder; name the file"),
+        (["export", str(run_dir), "--out", str(a_file / "m.onnx")], f"{a_file} is a file, not a folder"),
+        (["report", str(run_dir), "--out", str(a_file)], f"cannot write {a_file}: {a_file} is a file"),
+    ]
+    for argv, message in commands:
+        with pytest.raises(SystemExit) as exit_info:
+            main(argv)
+        err = capsys.readouterr().err
+        assert exit_info.value.code == 2 and err.startswith("error: ") and err.count("\n") == 1, err
+        assert message in err
+    assert a_file.read_text() == "mine"
+
+
 def test_demo_runs_end_to_end_with_a_small_budget(tmp_path):
     out = tmp_path / "demo"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -131,3 +180,31 @@ def test_demo_runs_end_to_end_with_a_small_budget(tmp_path):
     assert (out / "run" / "latest.safetensors").is_file() and any((out / "translated").iterdir())
     assert_user_error(subprocess.run([sys.executable, "-m", "pairless", "demo", "--out", str(tmp_path)],
                                      capture_output=True, text=True), "not a pairless demo folder")
+
+
+def models_output(capsys, *args) -> str:
+    """`pairless models ...` in this process (each subprocess would import torch anew)."""
+    from pairless.cli import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["models", *args])
+    assert stop.value.code == 0
+    return capsys.readouterr().out
+
+
+def test_models_shows_the_recipe_and_presets(capsys):
+    contra = models_output(capsys, "contragan")
+    assert "# recipe:" in contra and "5 step(s) per generator step, each on a fresh batch of real images" in contra
+    assert "--steps and the learning-rate schedule count generator steps" in contra
+    assert "#   cifar10-paper: " in contra and "\nmethod: contragan\n" in contra
+    paper = models_output(capsys, "contragan", "--preset", "cifar10-paper")
+    assert "backbone: biggan" in paper and "random horizontal flips" in paper
+    dcl = models_output(capsys, "dclgan")
+    assert "image pool: none" in dcl and "while the learning rate decays, the whole image resized to 256 px" in dcl
+    assert "image pool: the last 50 generated images" in models_output(capsys, "dclgan", "--preset", "paper-text")
+    assert "2 critic step(s) per generator step" in models_output(capsys, "dualgan")
+
+
+def test_an_unknown_preset_is_a_one_line_error(synth, tmp_path):
+    assert_user_error(run("train", "--model", "cut", "--data", synth, "--out", tmp_path / "r", "--preset",
+                          "paper-text", check=False), "unknown --preset 'paper-text' for cut")

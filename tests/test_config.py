@@ -66,7 +66,40 @@ def test_option_names_are_unique_across_sections(method):
     assert len(names) == len(set(names))
 
 
+@pytest.mark.parametrize("method", ["cut", "fastcut", "dclgan", "simdcl"])
+def test_blurred_upsampling_is_kept_from_128_px_on(method):
+    def upsampling(size, **options):
+        return RunConfig.defaults(method).override({"size": size, **options}).resolved().model.antialias_up
+
+    assert [upsampling(size) for size in (32, 64, 96, 128, 256)] == [False, False, False, True, True]
+    assert upsampling(64, antialias_up=True) is True and upsampling(256, antialias_up=False) is False
+
+
 def test_generator_depth_follows_image_size():
     assert RunConfig.defaults("cut").override({"size": 256}).resolved().model.n_blocks == 9
     assert RunConfig.defaults("cyclegan").override({"size": 128}).resolved().model.n_blocks == 6
     assert RunConfig.defaults("cut").override({"n_blocks": 3, "size": 256}).resolved().model.n_blocks == 3
+
+
+@pytest.mark.parametrize("method", method_names())
+def test_every_named_preset_applies_to_its_method(method):
+    from pairless.models.registry import get_method
+
+    for name, preset in get_method(method).presets.items():
+        cfg = RunConfig.defaults(method, preset=name)
+        for key, value in preset.overrides.items():
+            section, field = key.split(".")
+            assert getattr(getattr(cfg, section), field) == value, key
+
+
+def test_an_unknown_preset_names_the_available_ones():
+    with pytest.raises(PairlessError, match="unknown --preset 'paper' for dclgan .*did you mean 'paper-text'"):
+        RunConfig.defaults("dclgan", preset="paper")
+    with pytest.raises(PairlessError, match="for cut; it has none"):
+        RunConfig.defaults("cut", preset="paper-text")
+
+
+@pytest.mark.parametrize("size, depth", [(32, 5), (64, 6), (128, 7), (256, 8), (512, 8), (96, 5)])
+def test_dualgan_unet_reaches_one_pixel_at_the_crop(size, depth):
+    assert RunConfig.defaults("dualgan").override({"size": size}).resolved().model.depth == depth
+    assert RunConfig.defaults("dualgan").override({"size": size, "depth": 3}).resolved().model.depth == 3

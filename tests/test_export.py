@@ -1,7 +1,10 @@
 """Exported models (ONNX through onnxruntime, TorchScript) give PyTorch's translation at any size."""
 
+import errno
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,7 +18,7 @@ from pairless.train.checkpoint import build_model, save_checkpoint
 from tests.conftest import tiny_config
 
 ort = pytest.importorskip("onnxruntime")
-SIZES = [(1, 37, 53), (2, 64, 48), (1, 5, 130)]
+SIZES = [(1, 37, 53), (2, 64, 48), (1, 9, 130)]
 """(batch, height, width): none is the export's sample size, two are not multiples of 4."""
 
 
@@ -94,3 +97,20 @@ assert "pairless" not in sys.modules
     expected = translator.translate(Image.open(tmp_path / "a.png"))
     difference = np.abs(np.asarray(Image.open(tmp_path / "b.png"), float) - np.asarray(expected, float))
     assert difference.max() <= 1  # at most one 8-bit step of rounding
+
+
+def test_a_failed_write_is_reported_even_if_cleaning_up_fails(checkpoint, tmp_path, monkeypatch):
+    out = tmp_path / "model.pt"
+    out.write_bytes(b"the previous export")
+
+    def disk_full(source, target):
+        raise OSError(errno.ENOSPC, "No space left on device", str(source))
+
+    def cannot_remove(self, missing_ok=False):
+        raise PermissionError(errno.EACCES, "Permission denied", str(self))
+
+    monkeypatch.setattr(os, "replace", disk_full)
+    monkeypatch.setattr(Path, "unlink", cannot_remove)
+    with pytest.raises(PairlessError, match=rf"^no space left writing {out}$"):
+        export_model(checkpoint, out, "torchscript")
+    assert out.read_bytes() == b"the previous export"

@@ -9,7 +9,8 @@ from pairless.data.images import read_image
 from pairless.errors import PairlessError
 from pairless.generate import class_grid, generate_class, load_generator, write_class_images
 from pairless.train.checkpoint import build_model, save_checkpoint
-from tests.models.test_conditional import one_thread  # noqa: F401  (autouse: one torch thread)
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def checkpoint(folder, method="contragan", **model):

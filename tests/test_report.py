@@ -53,3 +53,15 @@ def test_a_corrupt_metrics_line_is_named(tmp_path):
     (tmp_path / "metrics.jsonl").write_text(json.dumps({"step": 1, "G": 1.0}) + "\n{broken\n")
     with pytest.raises(Exception, match="line 2"):
         write_report(tmp_path)
+
+
+def test_a_run_stopped_before_its_first_log_step_gets_a_page_that_says_so(tmp_path, unpaired_dir, capsys):
+    run_dir = tmp_path / "run"
+    train(tiny_config("cut", unpaired_dir, **{"train.steps": 4, "train.log_every": 2}), run_dir, quiet=True,
+          stop_at=1)
+    assert (run_dir / "metrics.jsonl").read_text() == ""
+    with pytest.raises(SystemExit) as exit_info:
+        main(["report", str(run_dir)])
+    assert exit_info.value.code == 0, capsys.readouterr().err
+    page = (run_dir / "report" / "report.html").read_text()
+    assert "Nothing is logged yet: the run stopped before its first log step" in page

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+import tracemalloc
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -260,3 +261,51 @@ def test_attention_maps_for_models_that_have_them(tmp_path):
     assert reply.status_code == 200, reply.text
     result = reply.json()["results"][0]
     assert decode_data_url(result["attention"]).size == (30, 22) == decode_data_url(result["output"]).size
+
+
+def multipart_head(name: str) -> bytes:
+    return (f'--XX\r\nContent-Disposition: form-data; name="files"; filename="{name}"\r\n'
+            "Content-Type: image/png\r\n\r\n").encode()
+
+
+def test_a_chunked_upload_over_the_limit_is_refused_while_it_streams(translator):
+    """No Content-Length: the server must count the bytes as they come, answer 413 before the body ends,
+    hold no more than the limit in memory, and go on serving."""
+    settings = ServeSettings(max_upload_mb=0.05)
+    chunk = b"x" * 65536
+    with server_thread(translator, settings) as url:
+        tracemalloc.start()
+        with socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1])), timeout=60) as conn:
+            conn.sendall(b"POST /api/translate HTTP/1.1\r\nHost: pairless\r\nTransfer-Encoding: chunked\r\n"
+                         b"Content-Type: multipart/form-data; boundary=XX\r\n\r\n")
+            head = multipart_head("big.png")
+            conn.sendall(b"%x\r\n%s\r\n" % (len(head), head))
+            try:
+                for _ in range(20 * settings.max_request_bytes // len(chunk)):  # 20 times the limit, never ended
+                    conn.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            except OSError:  # a server may also close the connection once it has answered
+                pass
+            reply = conn.recv(4096).decode()
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        assert reply.startswith("HTTP/1.1 413") and "--max-upload-mb" in reply, reply
+        assert peak < 3 * settings.max_request_bytes  # far below the 36 MB that were sent
+        assert httpx.get(f"{url}/api/info", timeout=60).status_code == 200
+
+
+def test_a_one_pixel_image_is_translated(client):
+    reply = client.post("/api/translate", files=[("files", ("dot.png", png_bytes(1, 1), "image/png"))],
+                        data={"direction": "AtoB"})
+    assert reply.status_code == 200, reply.text
+    assert decode_data_url(reply.json()["results"][0]["output"]).size == (1, 1)
+
+
+def test_serve_says_nothing_about_serving_when_the_port_is_taken(checkpoint):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        result = subprocess.run([sys.executable, "-m", "pairless", "serve", str(checkpoint), "--port",
+                                 str(taken.getsockname()[1]), "--device", "cpu"], capture_output=True, text=True,
+                                timeout=300)
+    assert result.returncode == 2 and "serving" not in result.stdout, result.stdout
+    assert result.stderr.startswith("error: cannot listen on") and "choose another --port" in result.stderr

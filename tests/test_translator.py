@@ -91,3 +91,76 @@ def test_api_device_moves_and_tiles_keep_types_and_sizes(tmp_path):
     assert not torch.equal(out[0], out[1])  # each image of the batch is translated on its own
     with pytest.raises(PairlessError, match="--overlap must be"):
         translator.translate(batch, tile=32, overlap=16)
+
+
+def file_bytes(folder):
+    return {path.name: path.read_bytes() for path in sorted(folder.iterdir())}
+
+
+def test_translating_a_folder_into_itself_never_writes_over_an_input(tmp_path):
+    translator = pairless.load(make_checkpoint(tmp_path, "cut"), device="cpu")
+    photos = tmp_path / "photos"
+    write_images(photos, 2, size=(12, 10))
+    before = file_bytes(photos)
+    for inputs in ([photos], sorted(photos.iterdir())):  # the folder, or its files, into the folder itself
+        with pytest.raises(PairlessError, match="would write over the input image .*img000.png"):
+            translate_paths(translator, inputs, photos)
+    assert file_bytes(photos) == before
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "img001.png").symlink_to(photos / "img001.png")  # an output name that is an input
+    with pytest.raises(PairlessError, match="would write over the input image"):
+        translate_paths(translator, [photos], tmp_path / "out")
+    assert file_bytes(photos) == before
+    written = translate_paths(translator, [photos], photos, image_format="jpg")  # names cannot collide
+    assert sorted(p.name for p in written) == ["img000.jpg", "img001.jpg"]
+    assert {name: data for name, data in file_bytes(photos).items() if name.endswith(".png")} == before
+
+
+@pytest.mark.parametrize("method", ["cut", "cyclegan"])
+def test_images_of_a_few_pixels_translate(tmp_path, method):
+    translator = pairless.load(make_checkpoint(tmp_path, method), device="cpu")
+    for width, height in [(1, 1), (2, 3), (4, 4), (3, 7)]:
+        out = translator.translate(Image.new("RGB", (width, height), (200, 30, 90)))
+        assert out.size == (width, height)
+        tensor = translator.translate(torch.rand(2, 3, height, width))
+        assert tensor.shape == (2, 3, height, width) and torch.isfinite(tensor).all()
+    Image.new("RGB", (1, 1), (5, 5, 5)).save(tmp_path / "dot.png")
+    written = translate_paths(translator, [tmp_path / "dot.png"], tmp_path / "out")
+    assert Image.open(written[0]).size == (1, 1)
+
+
+def test_the_api_checks_its_tensors(tmp_path):
+    translator = pairless.load(make_checkpoint(tmp_path, "cut"), device="cpu")
+    floats = torch.rand(3, 9, 11)
+    as_bytes = (floats * 255).round().to(torch.uint8)
+    out = translator.translate(as_bytes)  # uint8 in 0..255: converted, and uint8 comes back
+    assert out.dtype == torch.uint8 and out.shape == (3, 9, 11)
+    assert (out.float() - translator.translate(as_bytes.float() / 255) * 255).abs().max() <= 1
+    refusals = [
+        (torch.rand(9, 11), ValueError, r"\[C, H, W\] or \[N, C, H, W\], got shape \(9, 11\)"),
+        (torch.rand(1, 1, 3, 9, 11), ValueError, r"\[C, H, W\] or \[N, C, H, W\]"),
+        (torch.rand(5, 9, 11), ValueError, r"1 \(gray\) or 3 \(RGB\) channels"),
+        (torch.rand(3, 0, 11), ValueError, "no pixels"),
+        (floats * 2 - 1, ValueError, r"must lie in \[0, 1\].*\(x \+ 1\) / 2"),
+        (floats * 255, ValueError, r"must lie in \[0, 1\].*x / 255"),
+        (torch.full((3, 4, 4), float("nan")), ValueError, "NaN"),
+        (torch.ones(3, 4, 4, dtype=torch.int64), TypeError, "float images in \\[0, 1\\] or uint8"),
+    ]
+    for images, error, message in refusals:
+        with pytest.raises(error, match=message):
+            translator.translate(images)
+    with pytest.raises(ValueError, match=r"\[N, C, H, W\]"):
+        translator.translate_tensor(floats)
+
+
+def test_unwritable_outputs_name_the_path(tmp_path):
+    translator = pairless.load(make_checkpoint(tmp_path, "cut"), device="cpu")
+    image = write_images(tmp_path / "in", 1, size=(8, 8))[0]
+    (tmp_path / "a_file").write_text("not a folder")
+    with pytest.raises(PairlessError, match=r"--out .*a_file is a file"):
+        translate_paths(translator, [image], tmp_path / "a_file")
+    with pytest.raises(PairlessError, match=r"cannot write .*a_file/sub/img000.png: .*a_file is a file, not a"):
+        translate_paths(translator, [image], tmp_path / "a_file" / "sub")
+    (tmp_path / "out" / "img000.png").mkdir(parents=True)
+    with pytest.raises(PairlessError, match=r"cannot write .*out/img000.png: it is a folder"):
+        translate_paths(translator, [image], tmp_path / "out")

@@ -18,11 +18,10 @@ import torch
 from torch import Tensor
 
 from pairless.data.images import read_image, save_image
-from pairless.data.transforms import pad_to_multiple
 from pairless.errors import PairlessError
 from pairless.nn.ugatit import enlarge_heatmap, normalise_per_image
 from pairless.tiling import translate_tiled
-from pairless.translator import Translator, collect_inputs
+from pairless.translator import Translator, output_jobs
 
 OVERLAY_OPACITY = 0.5
 
@@ -46,7 +45,7 @@ def attention_maps(translator: Translator, batch: Tensor, direction: str = "AtoB
 
     def raw_heatmap(part: Tensor) -> Tensor:
         height, width = part.shape[-2:]
-        padded = pad_to_multiple(part.to(translator.device, torch.float32), model.size_multiple)
+        padded = translator.pad(part)
         heatmap = model.translate_with_attention(padded * 2 - 1, direction).heatmap
         return enlarge_heatmap(heatmap, padded.shape[-2:])[..., :height, :width]
 
@@ -72,10 +71,9 @@ def write_attention_maps(translator: Translator, inputs: Iterable[str | Path], o
     check_attention(translator)
     channels = translator.model.input_channels(direction)
     written = []
-    for source, relative in collect_inputs(inputs):
+    for source, target in output_jobs(inputs, out_dir, ".png"):
         image = read_image(source, channels)
         heat = attention_maps(translator, image[None], direction, tile, overlap, tile_stats)[0]
-        target = Path(out_dir) / relative.with_suffix(".png")
         save_image(overlay(image, heat), target)
         written.append(target)
     return written

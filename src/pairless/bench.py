@@ -18,25 +18,26 @@ from pairless.data.synthetic import make_synthetic_dataset
 from pairless.errors import PairlessError
 from pairless.devices import resolve_device
 from pairless.eval.domain import LocalFeatures, domain_classifier_for
-from pairless.eval.evaluate import SplitFolders, distribution_scores, split_folders
+from pairless.eval.evaluate import COLLAPSE_THRESHOLD, SplitFolders, distribution_scores, split_folders
 from pairless.eval.imageset import folder_paths, load_image_set
 from pairless.eval.paired import score_folders
 from pairless.train.checkpoint import WEIGHTS
 from pairless.train.loop import train
 from pairless.translator import Translator, translate_paths
 
-COLUMNS = ("task", "model", "steps", "l1", "psnr", "ssim", "fid_local", "kid_local", "domain_score", "diversity",
-           "it_per_s")
+COLUMNS = ("task", "model", "seed", "steps", "l1", "psnr", "ssim", "fid_local", "kid_local", "domain_score", "diversity",
+           "mode_collapse", "it_per_s")
 
 
 def bench_config(model: str, data_dir: Path, steps: int, size: int, width: int, device: str,
-                 options: dict[str, str]) -> RunConfig:
-    """The method's preset at the bench's size, width and budget, plus the options it has."""
+                 options: dict[str, str], seed: int = 0) -> RunConfig:
+    """The method's preset at the bench's size, width, budget and training seed, plus the options it has."""
     cfg = RunConfig.defaults(model)
     own = {key: value for key, value in options.items() if has_option(cfg, key)}
     return cfg.override({
         "data.root": str(data_dir), "data.size": size, "data.load_size": size, "data.workers": 1,
-        "model.width": width, "train.steps": steps, "train.device": device, "train.log_every": 100,
+        "model.width": width, "train.steps": steps, "train.device": device, "train.seed": seed,
+        "train.log_every": 100,
         "train.sample_every": max(steps // 4, 1), "train.save_every": max(steps // 4, 1), **own,
     })
 
@@ -91,8 +92,10 @@ def last_rate(run_dir: Path) -> float:
 
 def run_bench(tasks: list[str], models: list[str], steps: int, out: str | Path, size: int = 64,
               width: int = 16, count: int = 500, seed: int = 0, device: str = "auto",
-              options: dict[str, str] | None = None, log=print, data: list[Path] = ()) -> list[dict]:
-    """Rows of the table for the built-in `tasks` and then the `data` folders (named by their folder)."""
+              options: dict[str, str] | None = None, log=print, data: list[Path] = (),
+              seeds: list[int] = (0,)) -> list[dict]:
+    """Rows of the table for the built-in `tasks` and then the `data` folders (named by their folder):
+    one per model and training seed in `seeds` (`seed` is the seed of the generated task data)."""
     out = Path(out)
     options = options or {}
     check_options(models, options)
@@ -110,20 +113,21 @@ def run_bench(tasks: list[str], models: list[str], steps: int, out: str | Path, 
         test = split_folders(data_dir, "test", "AtoB")
         target = load_image_set(folder_paths(test.target), size)
         inputs = folder_paths(test.source)
-        rows.append({"task": name, "model": "input unchanged", "steps": 0, "it_per_s": "",
+        rows.append({"task": name, "model": "input unchanged", "seed": "", "steps": 0, "it_per_s": "",
                      **_scores(_pixel_scores(test, test.source, inputs), _offline_scores(inputs, target, judge, size))})
         for model in models:
-            run_dir = out / name / model
-            log(f"{name} / {model}: training {steps} steps in {run_dir}")
-            train_to(bench_config(model, data_dir, steps, size, width, device, options), run_dir)
-            written = translate_paths(Translator.load(run_dir, device), [test.source], run_dir / "translated")
-            scores = _scores(_pixel_scores(test, run_dir / "translated", written),
-                             _offline_scores(written, target, judge, size))
-            rows.append({"task": name, "model": model, "steps": steps, **scores,
-                         "it_per_s": round(last_rate(run_dir), 2)})
-            pixels = f"L1 {scores['l1']:.4f}  PSNR {scores['psnr']:.2f} dB  " if scores["l1"] is not None else ""
-            log(f"{name} / {model}: {pixels}FID-local {scores['fid_local']:.2f}  "
-                f"domain score {scores['domain_score']:.2f}")
+            for train_seed in seeds:
+                run_dir = out / name / f"{model}-seed{train_seed}"
+                log(f"{name} / {model} / seed {train_seed}: training {steps} steps in {run_dir}")
+                train_to(bench_config(model, data_dir, steps, size, width, device, options, train_seed), run_dir)
+                written = translate_paths(Translator.load(run_dir, device), [test.source], run_dir / "translated")
+                scores = _scores(_pixel_scores(test, run_dir / "translated", written),
+                                 _offline_scores(written, target, judge, size))
+                rows.append({"task": name, "model": model, "seed": train_seed, "steps": steps, **scores,
+                             "it_per_s": round(last_rate(run_dir), 2)})
+                pixels = f"L1 {scores['l1']:.4f}  PSNR {scores['psnr']:.2f} dB  " if scores["l1"] is not None else ""
+                log(f"{name} / {model} / seed {train_seed}: {pixels}FID-local {scores['fid_local']:.2f}  "
+                    f"domain score {scores['domain_score']:.2f}  diversity {scores['diversity']:.2f}")
     write_tables(rows, out)
     return rows
 
@@ -141,7 +145,8 @@ def _scores(truth: dict | None, offline: dict) -> dict:
     pixels = {"l1": None, "psnr": None, "ssim": None} if truth is None else {
         "l1": round(truth["l1"], 4), "psnr": round(truth["psnr"], 2), "ssim": round(truth["ssim"], 3)}
     return {**pixels, "fid_local": round(offline["fid_local"], 2), "kid_local": round(offline["kid_local"], 4),
-            "domain_score": round(offline["domain_score"], 2), "diversity": round(offline["diversity"], 2)}
+            "domain_score": round(offline["domain_score"], 2), "diversity": round(offline["diversity"], 2),
+            "mode_collapse": offline["mode_collapse"]}
 
 
 def write_tables(rows: list[dict], out: Path) -> None:
@@ -149,13 +154,42 @@ def write_tables(rows: list[dict], out: Path) -> None:
         writer = csv.DictWriter(f, fieldnames=COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
-    header = ("| task | model | steps | L1 to testA_gt ↓ | PSNR (dB) ↑ | SSIM ↑ | FID-local ↓ | KID-local ↓ | "
-              "domain score ↑ | diversity | it/s |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
-    body = "".join(f"| {r['task']} | {r['model']} | {r['steps']} | {_shown(r['l1'], '.4f')} | "
+    (out / "bench.md").write_text(runs_table(rows) + seeds_table(rows))
+
+
+def runs_table(rows: list[dict]) -> str:
+    header = ("| task | model | seed | steps | L1 to testA_gt ↓ | PSNR (dB) ↑ | SSIM ↑ | FID-local ↓ | KID-local ↓ | "
+              "domain score ↑ | diversity | it/s |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+    body = "".join(f"| {r['task']} | {r['model']} | {r['seed']} | {r['steps']} | {_shown(r['l1'], '.4f')} | "
                    f"{_shown(r['psnr'], '.2f')} | {_shown(r['ssim'], '.3f')} | {r['fid_local']:.2f} | "
-                   f"{r['kid_local']:.4f} | {r['domain_score']:.2f} | {r['diversity']:.2f} | {r['it_per_s']} |\n"
-                   for r in rows)
-    (out / "bench.md").write_text(header + body)
+                   f"{r['kid_local']:.4f} | {r['domain_score']:.2f} | {r['diversity']:.2f}{_flag(r)} | "
+                   f"{r['it_per_s']} |\n" for r in rows)
+    collapsed = any(r["mode_collapse"] for r in rows)
+    return header + body + (f"\n⚠ flagged as collapsed (diversity < {COLLAPSE_THRESHOLD}).\n" if collapsed else "")
+
+
+def seeds_table(rows: list[dict]) -> str:
+    """Per task and model trained with several seeds: the mean and the worst seed of each score."""
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for row in rows:
+        if row["seed"] != "":
+            groups.setdefault((row["task"], row["model"]), []).append(row)
+    if all(len(runs) < 2 for runs in groups.values()):
+        return ""
+    lines = ["", "Over training seeds: mean (worst seed)", "",
+             "| task | model | seeds | L1 ↓ | domain score ↑ | diversity | collapsed |", "|---|---|---|---|---|---|---|"]
+    for (task, model), runs in groups.items():
+        l1 = [r["l1"] for r in runs if r["l1"] is not None]
+        l1_text = f"{sum(l1) / len(l1):.4f} ({max(l1):.4f})" if l1 else "–"
+        domain, diversity = [r["domain_score"] for r in runs], [r["diversity"] for r in runs]
+        lines.append(f"| {task} | {model} | {len(runs)} | {l1_text} | {sum(domain) / len(domain):.2f} "
+                     f"({min(domain):.2f}) | {sum(diversity) / len(diversity):.2f} ({min(diversity):.2f}) | "
+                     f"{sum(r['mode_collapse'] for r in runs)} of {len(runs)} |")
+    return "\n".join(lines) + "\n"
+
+
+def _flag(row: dict) -> str:
+    return " ⚠" if row["mode_collapse"] else ""
 
 
 def _shown(value: float | None, spec: str) -> str:

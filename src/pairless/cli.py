@@ -6,13 +6,14 @@ Errors a user can fix exit with code 2 and one line on stderr starting with `err
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
 from typer.exceptions import TyperException
 
-from pairless.errors import PairlessError, user_message
+from pairless.errors import PairlessError, is_machine_refusal, machine_refusal_message, user_message
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Unpaired image-to-image translation: train, translate, evaluate.")
@@ -83,6 +84,8 @@ def train(
     out: Annotated[Optional[Path], typer.Option(help="Run folder to create.")] = None,
     resume: Annotated[Optional[Path], typer.Option(help="Run folder to continue.")] = None,
     config: Annotated[Optional[Path], typer.Option(help="YAML config (as written into run folders).")] = None,
+    preset: Annotated[Optional[str], typer.Option(
+        help="A named setting of the method, e.g. cifar10-paper (see `pairless models NAME`).")] = None,
     steps: Annotated[Optional[int], typer.Option(help="Total iterations (with --resume: the new total).")] = None,
     epochs: Annotated[Optional[float], typer.Option(help="Total epochs over the larger domain.")] = None,
     size: Annotated[Optional[int], typer.Option(help="Training crop size.")] = None,
@@ -108,8 +111,8 @@ def train(
     if epochs is not None and steps is None:
         explicit["train.steps"] = "none"
     if resume is not None:
-        if config is not None or out is not None:
-            raise PairlessError("--resume continues a run folder as it is; drop --config / --out")
+        if config is not None or out is not None or preset is not None:
+            raise PairlessError("--resume continues a run folder as it is; drop --config / --out / --preset")
         cfg = RunConfig.load(resume / "config.yaml") if (resume / "config.yaml").is_file() else None
         if cfg is None:
             raise PairlessError(f"cannot resume: {resume / 'config.yaml'} not found")
@@ -125,6 +128,8 @@ def train(
             cfg = RunConfig.defaults(model)
         else:
             raise PairlessError("--model is required (e.g. --model cut); `pairless models` lists them")
+        if preset is not None:
+            cfg = cfg.with_preset(preset)
         if out is None:
             raise PairlessError("--out is required: the run folder to create (e.g. --out runs/h2z)")
         run_dir = out
@@ -138,7 +143,7 @@ def train(
                             "training, --data-a and --data-b)")
     result = run_training(cfg, run_dir, resume=resume is not None, quiet=quiet, stop_at=stop_at)
     if result.interrupted:
-        raise typer.Exit(130)
+        raise typer.Exit(128 + result.stop_signal)  # the shell's code for a process ended by that signal
     if result.main_process:
         verb = "trained" if result.finished else "stopped"
         typer.echo(f"{verb} {cfg.method} at step {result.step}/{result.total_steps}; run folder: {run_dir}")
@@ -285,8 +290,8 @@ def serve(
 
     settings = ServeSettings(max_upload_mb=max_upload_mb, max_megapixels=max_pixels, tile=tile)
     translator = Translator.load(checkpoint, device)
-    typer.echo(f"serving {translator.config.method} (step {translator.step}) at http://{host}:{port}")
-    run_server(translator, settings, host, port)
+    run_server(translator, settings, host, port, announce=lambda url: typer.echo(
+        f"serving {translator.config.method} (step {translator.step}) at {url}"))
 
 
 @app.command()
@@ -312,7 +317,8 @@ def bench(
     size: Annotated[int, typer.Option(help="Image size of the generated tasks and of every run's images.")] = 64,
     width: Annotated[int, typer.Option(help="Base channel count of every G and D.")] = 16,
     count: Annotated[int, typer.Option(help="Training images per domain.")] = 500,
-    seed: Annotated[int, typer.Option()] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the generated task data.")] = 0,
+    seeds: Annotated[str, typer.Option(help="Comma-separated training seeds: one run per model and seed.")] = "0",
     device: Annotated[str, typer.Option()] = "auto",
     data: Annotated[Optional[list[Path]], typer.Option(
         help="Also a data set folder (trainA/trainB/testA/testB), e.g. horse2zebra; repeatable.")] = None,
@@ -329,9 +335,17 @@ def bench(
         if task not in TASKS:
             raise PairlessError(f"unknown task '{task}' in --tasks; choose from {', '.join(TASKS)}")
     options = _raw_options(list(ctx.args))
-    run_bench(task_list, model_list, steps, out, size, width, count, seed, device, options, data=data or [])
+    run_bench(task_list, model_list, steps, out, size, width, count, seed, device, options, data=data or [],
+              seeds=_seeds(seeds))
     typer.echo((out / "bench.md").read_text(), nl=False)
     typer.echo(f"tables: {out / 'bench.md'}, {out / 'bench.csv'}")
+
+
+def _seeds(text: str) -> list[int]:
+    try:
+        return [int(item) for item in _split(text)]
+    except ValueError:
+        raise PairlessError(f"--seeds takes comma-separated integers, got {text!r}") from None
 
 
 def _split(text: str) -> list[str]:
@@ -359,25 +373,39 @@ def _raw_options(args: list[str]) -> dict[str, str]:
 
 
 @app.command()
-def models(name: Annotated[Optional[str], typer.Argument(help="Show this method's defaults.")] = None) -> None:
-    """List the methods, or show one method's default configuration."""
-    import yaml
-
-    from pairless.config import RunConfig
+def models(
+    name: Annotated[Optional[str], typer.Argument(help="Show this method's recipe and defaults.")] = None,
+    preset: Annotated[Optional[str], typer.Option(help="Show the settings of this named preset instead.")] = None,
+) -> None:
+    """List the methods, or show one method's recipe and default configuration."""
     from pairless.models.registry import get_method, method_names
+    from pairless.recipe import method_summary
 
     if name is None:
         for method in method_names():
-            typer.echo(f"{method:12s} {get_method(method).description}")
+            spec = get_method(method)
+            presets = f" [--preset {', '.join(spec.presets)}]" if spec.presets else ""
+            typer.echo(f"{method:12s} {spec.description}{presets}")
         return
-    typer.echo(yaml.safe_dump(RunConfig.defaults(name).to_dict(), sort_keys=False), nl=False)
+    typer.echo(method_summary(name, preset), nl=False)
+
+
+def one_line_warning(message, category, filename, lineno, line=None) -> str:
+    """Warnings (e.g. skipped images) as `warning: ...`, without Python's source location and line."""
+    return f"warning: {message}\n"
 
 
 def main(argv: list[str] | None = None) -> None:
+    warnings.formatwarning = one_line_warning
     try:
         code = app(args=argv, standalone_mode=False, prog_name="pairless")
     except PairlessError as exc:
         typer.echo(f"error: {user_message(exc)}", err=True)
+        sys.exit(2)
+    except OSError as exc:
+        if not is_machine_refusal(exc):
+            raise
+        typer.echo(f"error: {machine_refusal_message(exc)}", err=True)
         sys.exit(2)
     except TyperException as exc:
         typer.echo(f"error: {exc.format_message()}", err=True)

@@ -18,8 +18,8 @@ from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 import yaml
 
 from pairless.data.config import DataConfig
-from pairless.errors import PairlessError
-from pairless.models.registry import get_method
+from pairless.errors import PairlessError, writing
+from pairless.models.registry import get_method, get_preset
 from pairless.train.config import TrainConfig
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -126,15 +126,21 @@ class RunConfig:
     train: TrainConfig
 
     @classmethod
-    def defaults(cls, method: str) -> RunConfig:
-        """The method's preset: its model defaults plus its training and data overrides."""
+    def defaults(cls, method: str, preset: str | None = None) -> RunConfig:
+        """The method's defaults: its model config plus its training and data overrides, then the named
+        `preset`'s overrides if one is given."""
         spec = get_method(method)
-        return cls(
+        cfg = cls(
             method=spec.name,
             model=spec.make_config(),
             data=dataclasses.replace(DataConfig(), **spec.data_defaults),
             train=dataclasses.replace(TrainConfig(), **spec.train_defaults),
         )
+        return cfg.with_preset(preset) if preset else cfg
+
+    def with_preset(self, preset: str) -> RunConfig:
+        """These settings with the overrides of the method's named preset (e.g. `cifar10-paper`)."""
+        return self.override(dict(get_preset(self.method, preset).overrides))
 
     @classmethod
     def from_dict(cls, data: dict) -> RunConfig:
@@ -148,10 +154,11 @@ class RunConfig:
         return base.override({f"{s}.{k}": v for s in SECTIONS for k, v in (data.get(s) or {}).items()})
 
     def resolved(self) -> RunConfig:
-        """Fill the model fields left (None) to be chosen by the crop size `data.size`.
+        """Fill the model fields left (None) to be chosen by the crop size `data.size` or other settings.
 
         ResNet generators' `n_blocks: None` is 9 at 256 px and up, else 6; a model config with a
-        `for_size(size)` method fills its own (SinCUT's discriminator depth, U-GAT-IT's γ/β grid).
+        `for_size(size)` method fills its own (SinCUT's discriminator depth, U-GAT-IT's γ/β grid,
+        DualGAN's U-Net depth, the class-conditional GANs' D steps per backbone).
         """
         model = self.model
         if getattr(model, "n_blocks", 0) is None:
@@ -198,7 +205,8 @@ class RunConfig:
         return get_type_hints(type(getattr(self, section)))[name] is bool
 
     def save(self, path: Path) -> None:
-        path.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+        with writing(path):
+            path.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
 
     @classmethod
     def load(cls, path: Path) -> RunConfig:

@@ -1,16 +1,15 @@
 """Exporting a trained translator for use without pairless: ONNX (onnxruntime and friends) or TorchScript.
 
 The exported graph does what `Translator.translate_tensor` does: it takes float32 images [N, C, H, W] in
-[0, 1] (C = the source domain's channels, any N, H and W of at least the generator's size multiple), pads
-them to that multiple (reflect), translates, crops back and returns [N, C', H, W] in [0, 1]. Height, width
-and batch size are dynamic.
+[0, 1] (C = the source domain's channels, any N; H and W of at least 8 px and the generator's size multiple),
+pads them to that multiple (reflect), translates, crops back and returns [N, C', H, W] in [0, 1]. Height,
+width and batch size are dynamic.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
-import os
 import warnings
 from pathlib import Path
 
@@ -20,9 +19,11 @@ from torch import Tensor, nn
 
 from pairless.errors import PairlessError
 from pairless.models.base import TranslationModel
-from pairless.translator import Translator
+from pairless.train.checkpoint import atomic_write
+from pairless.translator import MIN_NETWORK_SIDE, Translator
 
 EXPORT_FORMATS = ("onnx", "torchscript")
+SUFFIXES = {"onnx": "onnx", "torchscript": "pt"}
 INPUT_NAME, OUTPUT_NAME = "image", "translated"
 MAX_SIDE = 16384
 """Only bounds what the exporter reasons about: the ONNX graph itself has symbolic sizes, no maximum."""
@@ -55,24 +56,20 @@ def export_model(checkpoint: str | Path, out: str | Path, export_format: str = "
     graph = TranslationGraph(model, direction)
     sample = torch.rand(1, model.input_channels(direction), 12 * graph.multiple, 16 * graph.multiple)
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    temporary = out.with_name(f".{out.name}.tmp{os.getpid()}")
-    try:
-        if export_format == "onnx":
-            _export_onnx(graph, sample, temporary, {"pairless.method": config.method, "pairless.step": str(step),
-                                                    "pairless.direction": direction})
-        else:
-            _export_torchscript(graph, sample, temporary)
-        os.replace(temporary, out)
-    finally:
-        temporary.unlink(missing_ok=True)
+    if out.is_dir():
+        example = out / f"model.{SUFFIXES[export_format]}"
+        raise PairlessError(f"--out {out} is a folder; name the file to write, e.g. --out {example}")
+    if export_format == "onnx":
+        data = _onnx_bytes(graph, sample, {"pairless.method": config.method, "pairless.step": str(step),
+                                           "pairless.direction": direction})
+    else:
+        data = _torchscript_bytes(graph, sample)
+    atomic_write(out, data)
     return out
 
 
-def _export_onnx(graph: TranslationGraph, sample: Tensor, path: Path, metadata: dict[str, str]) -> None:
-    import onnx
-
-    side = {"min": graph.multiple, "max": MAX_SIDE}
+def _onnx_bytes(graph: TranslationGraph, sample: Tensor, metadata: dict[str, str]) -> bytes:
+    side = {"min": max(graph.multiple, MIN_NETWORK_SIDE), "max": MAX_SIDE}
     shapes = {"images": {0: torch.export.Dim("batch", max=4096), 2: torch.export.Dim("height", **side),
                          3: torch.export.Dim("width", **side)}}
     with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
@@ -82,11 +79,12 @@ def _export_onnx(graph: TranslationGraph, sample: Tensor, path: Path, metadata: 
     proto = program.model_proto
     for key, value in metadata.items():
         proto.metadata_props.add(key=key, value=value)
-    onnx.save(proto, str(path))
+    return proto.SerializeToString()
 
 
-def _export_torchscript(graph: TranslationGraph, sample: Tensor, path: Path) -> None:
+def _torchscript_bytes(graph: TranslationGraph, sample: Tensor) -> bytes:
+    buffer = io.BytesIO()
     with warnings.catch_warnings(), torch.no_grad():  # tracer notes; the tests check other sizes
         warnings.simplefilter("ignore")
-        traced = torch.jit.trace(graph, sample)
-        torch.jit.save(traced, str(path))
+        torch.jit.save(torch.jit.trace(graph, sample), buffer)
+    return buffer.getvalue()

@@ -10,10 +10,12 @@ import math
 from collections import defaultdict
 from pathlib import Path
 
-from pairless.errors import PairlessError
+from pairless.errors import PairlessError, writing
 
 BOOKKEEPING = {"step", "lr", "it_per_s"}
 MAX_SAMPLE_GRIDS = 6
+NOTHING_LOGGED = ("<h2>Curves</h2><p>Nothing is logged yet: the run stopped before its first log step "
+                  "(losses are logged every --log-every iterations).</p>")
 
 
 def read_metrics(run_dir: Path) -> tuple[dict[str, dict[str, list]], dict[str, list]]:
@@ -66,8 +68,9 @@ def plot_curves(series: dict[str, list], title: str, path: Path) -> Path:
         ax.set_visible(False)
     figure.suptitle(title)
     figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=100)
+    with writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        figure.savefig(path, dpi=100)
     plt.close(figure)
     return path
 
@@ -121,6 +124,8 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Path
     out_dir = Path(out_dir) if out_dir else run_dir / "report"
     scalars, evals = read_metrics(run_dir)
     config = _run_summary(run_dir)
+    with writing(out_dir):
+        out_dir.mkdir(parents=True, exist_ok=True)
     figures = [plot_curves(series, group, out_dir / f"{group.replace('/', '_')}.png")
                for group, series in sorted(scalars.items())]
     numeric_evals = {k: v for k, v in evals.items() if not k.endswith("_std")}
@@ -133,7 +138,7 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Path
         last_step = max(step for series in evals.values() for step, _ in series)
         last = {name: series[-1][1] for name, series in evals.items() if series[-1][0] == last_step}
         parts += [f"<h2>Last evaluation during training (step {last_step})</h2>", _table(last)]
-    parts += ["<h2>Curves</h2>", *(_embed(path) for path in figures)]
+    parts += ["<h2>Curves</h2>", *(_embed(path) for path in figures)] if figures else [NOTHING_LOGGED]
     grids = pick_sample_grids(run_dir)
     if grids:
         parts.append("<h2>Samples over time</h2>")
@@ -142,7 +147,8 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Path
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(run_dir.name)}</title>"
             f"<style>{STYLE}</style></head><body>{''.join(parts)}</body></html>\n")
     path = out_dir / "report.html"
-    path.write_text(page)
+    with writing(path):
+        path.write_text(page)
     return path
 
 

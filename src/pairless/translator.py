@@ -1,14 +1,18 @@
 """Using a trained model: `pairless.load(path).translate(images)` and file/folder translation.
 
-Any input size works: images are padded (reflect) to the generator's size multiple and cropped back.
-With `tile`, large images go through the model in overlapping, blended tiles (see pairless.tiling).
-Tensors are [C, H, W] or [N, C, H, W] in [0, 1], like torchvision's; PIL images come back as PIL images.
+Any input size works, down to 1x1: images are padded (reflect) to the generator's size multiple, and
+to at least MIN_NETWORK_SIDE, and cropped back. With `tile`, large images go through the model in
+overlapping, blended tiles (see pairless.tiling). Tensors are [C, H, W] or [N, C, H, W], floats in [0, 1]
+like torchvision's (or uint8 in 0..255, which come back as uint8); PIL images come back as PIL images.
+Files are never written over the input images.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+
+import os
 
 import torch
 from PIL import Image
@@ -24,6 +28,11 @@ from pairless.tiling import check_tiling, translate_tiled
 from pairless.train.checkpoint import load_model
 
 OUTPUT_FORMATS = ("png", "jpg", "webp", "tif")
+MIN_NETWORK_SIDE = 8
+"""Inputs are padded to at least this many pixels per side: ResNet generators (CUT, CycleGAN, U-GAT-IT, ...)
+halve the image twice and reflection-pad the result, which needs more than one pixel."""
+CHANNEL_COUNTS = (1, 2, 3, 4)
+"""Gray, gray + alpha, RGB, RGBA (alpha is dropped)."""
 
 
 class Translator:
@@ -63,6 +72,9 @@ class Translator:
         if isinstance(images, Image.Image):
             return self.translate([images], **options)[0]
         if isinstance(images, Tensor):
+            if images.ndim not in (3, 4):
+                raise ValueError(f"translate() takes image tensors [C, H, W] or [N, C, H, W], got shape "
+                                 f"{tuple(images.shape)}")
             batch = images[None] if images.ndim == 3 else images
             out = self.translate_tensor(batch, **options)
             return out[0] if images.ndim == 3 else out
@@ -73,16 +85,18 @@ class Translator:
     @torch.inference_mode()
     def translate_tensor(self, batch: Tensor, direction: str = "AtoB", tile: int | None = None,
                          overlap: int = 64, tile_stats: str = "exact") -> Tensor:
-        """[N, C, H, W] in [0, 1] -> [N, C', H, W] in [0, 1], any H and W.
+        """[N, C, H, W] in [0, 1] -> [N, C', H, W] in [0, 1], any H and W (uint8 in 0..255 -> uint8).
 
         Untiled, the result is on the model's device; tiled, it is assembled on the input's device, so
         only one tile has to fit on the model's.
         """
-        batch = self._source_channels(batch, direction)
+        source = self._source_channels(unit_floats(batch), direction)
         if tile is None:
-            return self._translate_padded(batch, direction)
-        return translate_tiled(lambda part: self._translate_padded(part, direction), self.model, batch, tile,
-                               overlap, self.model.size_multiple, self.device, tile_stats)
+            out = self._translate_padded(source, direction)
+        else:
+            out = translate_tiled(lambda part: self._translate_padded(part, direction), self.model, source, tile,
+                                  overlap, self.model.size_multiple, self.device, tile_stats)
+        return (out * 255).round().to(torch.uint8) if batch.dtype == torch.uint8 else out
 
     def _source_channels(self, batch: Tensor, direction: str) -> Tensor:
         self.model.check_direction(direction)
@@ -93,9 +107,34 @@ class Translator:
 
     def _translate_padded(self, batch: Tensor, direction: str) -> Tensor:
         height, width = batch.shape[-2:]
-        padded = pad_to_multiple(batch.to(self.device, torch.float32), self.model.size_multiple)
-        out = self.model.translate(padded * 2 - 1, direction)
+        out = self.model.translate(self.pad(batch) * 2 - 1, direction)
         return ((out[..., :height, :width].float() + 1) / 2).clamp(0, 1)
+
+    def pad(self, batch: Tensor) -> Tensor:
+        """`batch` on the model's device as float32, padded to a size the generator takes."""
+        return pad_to_multiple(batch.to(self.device, torch.float32), self.model.size_multiple, MIN_NETWORK_SIDE)
+
+
+def unit_floats(batch: Tensor) -> Tensor:
+    """Check images [N, C, H, W] given to the API: floats in [0, 1] stay, uint8 (0..255) become floats in
+    [0, 1]; anything else is a TypeError or ValueError that says what is expected."""
+    if batch.ndim != 4:
+        raise ValueError(f"expected images [N, C, H, W], got shape {tuple(batch.shape)}")
+    if batch.shape[1] not in CHANNEL_COUNTS:
+        raise ValueError(f"expected 1 (gray) or 3 (RGB) channels, optionally with alpha, in dimension 1 of "
+                         f"[N, C, H, W], got shape {tuple(batch.shape)}")
+    if 0 in batch.shape:
+        raise ValueError(f"no pixels to translate: shape {tuple(batch.shape)}")
+    if batch.dtype == torch.uint8:
+        return batch.float() / 255
+    if not batch.is_floating_point():
+        raise TypeError(f"expected float images in [0, 1] or uint8 images in 0..255, got {batch.dtype}")
+    if not torch.isfinite(batch).all():
+        raise ValueError("the images contain NaN or infinite values")
+    if batch.min() < 0 or batch.max() > 1:
+        raise ValueError(f"float images must lie in [0, 1], these span [{batch.min():.3g}, {batch.max():.3g}]; "
+                         f"from [-1, 1] use (x + 1) / 2, from 0..255 use x / 255, after resizing .clamp(0, 1)")
+    return batch
 
 
 def pil_to_tensor(image: Image.Image) -> Tensor:
@@ -141,12 +180,7 @@ def translate_paths(translator: Translator, inputs: Iterable[str | Path], out_di
     if tile is not None:
         check_tiling(tile, overlap, tile_stats)
     translator.model.check_direction(direction)
-    out_dir = Path(out_dir)
-    jobs = [(src, out_dir / rel.with_suffix(f".{image_format}")) for src, rel in collect_inputs(inputs)]
-    targets = [dst for _, dst in jobs]
-    if len(set(targets)) != len(targets):
-        duplicate = next(t for t in targets if targets.count(t) > 1)
-        raise PairlessError(f"two inputs would both be written to {duplicate}; translate them separately")
+    jobs = output_jobs(inputs, out_dir, f".{image_format}")
     channels = translator.model.input_channels(direction)
     written = []
     for start in range(0, len(jobs), batch_size):
@@ -160,6 +194,37 @@ def translate_paths(translator: Translator, inputs: Iterable[str | Path], out_di
         if progress:
             progress(len(written), len(jobs))
     return written
+
+
+def output_jobs(inputs: Iterable[str | Path], out_dir: str | Path, suffix: str) -> list[tuple[Path, Path]]:
+    """(input image, output file) for each input image, the input folder structure kept under `out_dir`.
+
+    Refuses outputs that would land on one another or on an input image, which can happen when `out_dir`
+    is, contains or lies inside an input folder (`translate photos --out photos`).
+    """
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise PairlessError(f"--out {out_dir} is a file; the translations go into a folder: choose another --out")
+    jobs = [(src, out_dir / rel.with_suffix(suffix)) for src, rel in collect_inputs(inputs)]
+    targets = [dst for _, dst in jobs]
+    if len(set(targets)) != len(targets):
+        duplicate = next(t for t in targets if targets.count(t) > 1)
+        raise PairlessError(f"two inputs would both be written to {duplicate}; translate them separately")
+    sources = {file_identity(src): src for src, _ in jobs}
+    for _, dst in jobs:
+        if file_identity(dst) in sources:
+            raise PairlessError(f"--out {out_dir} would write over the input image {sources[file_identity(dst)]}; "
+                                f"choose an output folder outside the input folders (or another --format)")
+    return jobs
+
+
+def file_identity(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of an existing file, following links (so two names of one file compare equal)."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return stat.st_dev, stat.st_ino
 
 
 def _same_size_groups(items: list[tuple[Tensor, Path]]) -> list[list[tuple[Tensor, Path]]]:

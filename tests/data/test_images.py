@@ -103,3 +103,18 @@ def test_save_round_trip(tmp_path):
     image = torch.rand(3, 8, 9)
     save_image(image, tmp_path / "o" / "x.png")
     assert torch.allclose(read_image(tmp_path / "o" / "x.png"), image, atol=1 / 255)
+
+
+def test_linked_folders_are_followed_but_cycles_never_lead_out(tmp_path):
+    root = tmp_path / "data"
+    for name in ["trainA/a.png", "trainA/sub/b.png", "trainB/other.png", "extra/c.png"]:
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(b"")
+    domain = root / "trainA"
+    (domain / "sub" / "up").symlink_to(domain)  # a cycle back to the folder itself
+    (domain / "parent").symlink_to(root)  # a cycle through the folder above: would reach trainB
+    (domain / "again").symlink_to(domain / "sub")  # a second name for a folder
+    (domain / "same.png").symlink_to(domain / "a.png")  # a second name for a file
+    (domain / "more").symlink_to(root / "extra")  # a linked folder outside: followed
+    listed = [p.relative_to(domain).as_posix() for p in list_images(domain)]
+    assert listed == ["a.png", "again/b.png", "more/c.png"]

@@ -12,7 +12,8 @@ from pairless.data.labelled import LabelledImages, holdout_split, open_labelled_
 from pairless.errors import PairlessError
 from pairless.train.loop import train
 from tests.conftest import write_images
-from tests.models.test_conditional import one_thread  # noqa: F401  (autouse: one torch thread)
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def write_idx(path, array: np.ndarray, compress: bool = True) -> None:

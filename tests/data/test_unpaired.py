@@ -4,6 +4,8 @@ import torch
 from PIL import Image
 
 from pairless.data.config import DataConfig
+from pairless.data.images import read_image
+from pairless.data import transforms
 from pairless.data.unpaired import UnpairedImageFolder, load_preview_batch
 from pairless.errors import BadImageError, PairlessError
 from tests.conftest import write_images
@@ -36,6 +38,15 @@ def test_serial_pairs_by_position(unpaired_dir):
     ds = UnpairedImageFolder(config(unpaired_dir, serial=True), seed=0)
     assert [ds[i]["A_path"].endswith(f"img{i:03d}.png") for i in range(5)] == [True] * 5
     assert ds[4]["B_path"].endswith("img000.png")  # 4 B images wrap around
+
+
+def test_full_frames_from_a_sample_index_on_are_the_test_time_framing(unpaired_dir):
+    ds = UnpairedImageFolder(config(unpaired_dir, flip=False), seed=0)
+    ds.full_frames_from = 3
+    for index in range(6):
+        sample = ds[index]
+        whole = transforms.test_transform(read_image(sample["A_path"], 3), 32)
+        assert torch.allclose(sample["A"], whole, atol=1e-6) == (index >= 3)
 
 
 @pytest.mark.parametrize("mode, shape", [
@@ -104,3 +115,18 @@ def test_mixed_sizes_are_not_a_fixed_shape(unpaired_dir):
     write_images(unpaired_dir / "trainB", 1, size=(48, 36), seed=9)
     (unpaired_dir / "trainB" / "img000.png").rename(unpaired_dir / "trainB" / "wide.png")
     assert not UnpairedImageFolder(config(unpaired_dir, preprocess="none")).fixed_shape
+
+
+@pytest.mark.parametrize("width, height", [(1, 1), (20, 5000)])
+def test_whole_images_smaller_than_the_network_size_name_the_file(unpaired_dir, width, height):
+    Image.new("RGB", (width, height)).save(unpaired_dir / "trainB" / "odd.png")
+    with pytest.raises(PairlessError, match=rf"odd\.png is {width}x{height}, smaller than --size 32: "
+                                            r"--preprocess none trains on whole images"):
+        UnpairedImageFolder(config(unpaired_dir, preprocess="none"))
+
+
+def test_sample_shapes_name_an_image_of_each_shape(unpaired_dir):
+    write_images(unpaired_dir / "trainB", 1, size=(48, 36), seed=9)
+    (unpaired_dir / "trainB" / "img000.png").rename(unpaired_dir / "trainB" / "wide.png")
+    shapes = UnpairedImageFolder(config(unpaired_dir, preprocess="none")).sample_shapes
+    assert {shape: path.name for shape, path in shapes.items()} == {(36, 40): "img000.png", (36, 48): "wide.png"}

@@ -10,7 +10,9 @@ from pairless.eval.conditional import (generate_per_class, per_class_accuracy, p
                                        train_classifier)
 from pairless.train.loop import train
 from tests.conftest import PROJECT_ROOT, write_images
-from tests.models.test_conditional import one_thread, tiny_conditional  # noqa: F401  (one_thread: autouse)
+from tests.models.test_conditional import tiny_conditional
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def bars(count: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

@@ -50,3 +50,15 @@ def test_offline_without_weights_names_the_file_and_the_option(monkeypatch):
 def test_missing_weights_file_is_named(tmp_path):
     with pytest.raises(PairlessError, match="--inception-weights .*nothing.pth: file not found"):
         InceptionFeatures(torch.device("cpu"), tmp_path / "nothing.pth")
+
+
+@pytest.mark.parametrize("content", [b"not a weights file at all", "state dict"])
+def test_a_file_that_is_not_the_inception_weights_is_named(tmp_path, content):
+    path = tmp_path / "weights.pth"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        torch.save({"conv.weight": torch.zeros(2)}, path)  # a state dict, of another network
+    with pytest.raises(PairlessError, match=rf"--inception-weights {path} is not the Inception weights file "
+                                            rf"FID/KID expect \({INCEPTION_FILE}"):
+        InceptionFeatures(torch.device("cpu"), path)

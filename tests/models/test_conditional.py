@@ -21,13 +21,7 @@ TINY = {"model.backbone": "dcgan", "model.width": 4, "model.embed_dim": 8, "mode
         "train.save_every": 100, "data.workers": 0, "train.device": "cpu"}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny networks run fastest on one thread, by far so on a busy machine (threads wait for each other)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def tiny_conditional(method, root, **overrides):

@@ -72,9 +72,61 @@ def test_projector_maps_a_stack_of_patch_sets_to_unit_vectors():
     assert out.shape == (2, 8) and torch.allclose(out.norm(dim=1), torch.ones(2))
 
 
-def test_simdcl_needs_equal_patch_counts_per_layer():
-    model = build_model(RunConfig.defaults("simdcl").override(
-        {"size": 32, **TINY_MODEL["simdcl"], "num_patches": 200}))
-    ab, ba = nce_terms(model, torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32), keys_need_grad=True)
-    with pytest.raises(Exception, match="--num-patches"):
-        model.similarity(ab, ba, batch_size=1)
+class RecordingUpdater:
+    """Takes the losses a step hands to the optimisers without stepping anything."""
+
+    def __init__(self):
+        self.steps = []
+
+    def step(self, loss, *groups):
+        self.steps.append((groups, loss.detach()))
+
+
+def one_step(method, size=32, **overrides):
+    torch.manual_seed(0)
+    cfg = RunConfig.defaults(method).override({"size": size, **TINY_MODEL[method], **overrides})
+    model, updater = build_model(cfg), RecordingUpdater()
+    images = {"A": torch.rand(1, 3, size, size) * 2 - 1, "B": torch.rand(1, 3, size, size) * 2 - 1}
+    return model, model.train_step(images, updater), updater
+
+
+def test_simdcl_weighs_its_objective_as_the_reference_code():
+    """½(GAN) + ½(NCE_AB + NCE_BA) (λ_NCE not applied) + ½·idt + 10·sim."""
+    model, losses, _ = one_step("simdcl")
+    c = model.config
+    assert (c.lambda_nce, c.lambda_sim, c.lambda_idt) == (1.0, 10.0, 1.0)
+    expected = (0.5 * (losses["G_gan"] + losses["nce_AB"] + losses["nce_BA"] + losses["idt"])
+                + 10 * losses["sim"])
+    assert torch.allclose(losses["G"], expected)
+
+
+def test_dclgan_and_simdcl_default_to_the_reference_code_and_keep_the_paper_text_as_a_preset():
+    for method in ("dclgan", "simdcl"):
+        cfg = RunConfig.defaults(method)
+        assert (cfg.model.pool_size, cfg.train.lr, cfg.train.epochs) == (0, 2e-4, 400)
+        assert cfg.data.full_frame_decay
+    dcl_paper = RunConfig.defaults("dclgan", preset="paper-text")
+    assert (dcl_paper.model.pool_size, dcl_paper.train.lr) == (50, 1e-4)
+    sim_paper = RunConfig.defaults("simdcl", preset="paper-text")
+    assert (sim_paper.model.pool_size, sim_paper.model.lambda_nce, sim_paper.model.lambda_sim,
+            sim_paper.train.epochs) == (50, 2.0, 5.0, 200)
+
+
+def test_without_a_pool_the_discriminator_sees_the_current_fakes_detached():
+    model, _, updater = one_step("dclgan", pool_size=0)
+    assert model.pool_A.size == 0 and model.pool_A.images == []
+    assert [groups for groups, _ in updater.steps] == [("D",), ("G", "F")]
+    fake = torch.rand(2, 3, 4, 4, requires_grad=True) * 1
+    assert not model.pool_A.query(fake).requires_grad
+
+
+def test_simdcl_at_32_px_samples_what_every_layer_has_and_warns_once():
+    """At 32 px the deepest NCE layers are 8x8: 64 positions each, fewer than the default 256."""
+    with pytest.warns(UserWarning, match="64 per layer") as caught:
+        model, losses, _ = one_step("simdcl", num_patches=256)
+        images = {"A": torch.rand(1, 3, 32, 32) * 2 - 1, "B": torch.rand(1, 3, 32, 32) * 2 - 1}
+        model.train_step(images, RecordingUpdater())
+    assert len([w for w in caught if "per layer" in str(w.message)]) == 1
+    assert torch.isfinite(losses["sim"])
+    feats = model.G_AB(torch.rand(1, 3, 32, 32), model.config.nce_layers, encode_only=True)
+    assert model.patch_count(feats) == 64

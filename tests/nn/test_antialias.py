@@ -1,3 +1,6 @@
+import math
+
+import pytest
 import torch
 
 from pairless.nn.antialias import BlurDownsample, BlurUpsample
@@ -27,3 +30,18 @@ def test_filters_are_depthwise():
     x[0, 1] = 1.0
     y = up(x)
     assert y[0, 0].abs().sum() == 0 and y[0, 2].abs().sum() == 0
+
+
+
+def test_upsampling_is_a_low_pass_that_halves_4_px_periods():
+    """Why crops under 128 px upsample with transposed convolutions by default: textures of a 4 px period
+    (e.g. the 2 px bands of the stripes task at 64 px) leave each blurred upsampling at half amplitude,
+    textures of a 16 px period almost untouched."""
+    def amplitude_after_upsampling(coarse_period: int) -> float:
+        n = torch.arange(48.0)
+        wave = torch.cos(2 * math.pi * n / coarse_period).view(1, 1, 1, 48).expand(1, 1, 4, 48).contiguous()
+        out = BlurUpsample(1)(wave)[0, 0, 2, 8:-8]
+        return float(out.max() - out.min()) / 2
+
+    assert amplitude_after_upsampling(2) == pytest.approx(0.5, abs=1e-4)
+    assert amplitude_after_upsampling(8) > 0.92

@@ -30,22 +30,27 @@ def test_discriminator_outputs_patch_logits_cam_logits_and_heatmap(layers, downs
     assert out.heatmap.shape == (2, 1, side - 1, side - 1)
 
 
-def test_cam_logits_are_the_classifier_on_pooled_features_and_weight_the_channels():
+@pytest.mark.parametrize("bias", [True, False])
+def test_cam_logits_are_the_classifier_on_pooled_features_and_weight_the_channels(bias):
+    """TensorFlow code (bias): logit = pooled . w + b and channel weights w + b; PyTorch code: no b."""
     torch.manual_seed(0)
-    cam = ChannelAttention(6, nn.ReLU())
+    cam = ChannelAttention(6, nn.ReLU(), bias=bias)
+    if bias:
+        nn.init.constant_(cam.classifiers[0].bias, 0.3)
     x = torch.randn(3, 6, 5, 5)
     features, logits, heatmap = cam(x)
-    w = cam.classifiers[0].weight
-    assert torch.allclose(logits[:, 0], x.mean((2, 3)) @ w[0], atol=1e-6)
-    assert torch.allclose(logits[:, 1], x.amax((2, 3)) @ w[0], atol=1e-6)
-    attended = x * w[0].view(1, 6, 1, 1)
+    w, b = cam.classifiers[0].weight[0], (0.3 if bias else 0.0)
+    assert (cam.classifiers[0].bias is not None) == bias
+    assert torch.allclose(logits[:, 0], x.mean((2, 3)) @ w + b, atol=1e-6)
+    assert torch.allclose(logits[:, 1], x.amax((2, 3)) @ w + b, atol=1e-6)
+    attended = x * (w + b).view(1, 6, 1, 1)
     assert torch.allclose(features, F.relu(cam.fuse(torch.cat([attended, attended], 1))), atol=1e-6)
     assert torch.allclose(heatmap, features.sum(1, keepdim=True))
 
 
 def test_separate_classifiers_give_each_pooling_its_own_weights():
     assert len(ChannelAttention(6, nn.ReLU()).classifiers) == 1
-    cam = ChannelAttention(6, nn.ReLU(), shared_classifier=False)
+    cam = ChannelAttention(6, nn.ReLU(), shared_classifier=False, bias=False)
     assert len(cam.classifiers) == 2
     x = torch.randn(2, 6, 3, 3)
     _, logits, _ = cam(x)
@@ -97,3 +102,25 @@ def test_heatmap_image_is_normalised_per_image_and_enlarged():
     for i in range(2):
         assert image[i].min() == 0 and image[i].max() == 1
     assert torch.equal(heatmap_image(torch.ones(1, 1, 2, 2), (4, 4)), torch.zeros(1, 1, 4, 4))
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_gamma_beta_mlp_biases_follow_the_reference_code(bias):
+    """TensorFlow: the two hidden layers and the γ, β heads all have biases; PyTorch: none of them."""
+    mlp = GammaBetaMLP(4, grid=1, bias=bias)
+    linears = [m for m in mlp.modules() if isinstance(m, nn.Linear)]
+    assert len(linears) == 4 and all((m.bias is not None) == bias for m in linears)
+
+
+def test_tensorflow_discriminator_starts_from_normal_002_with_an_output_bias():
+    torch.manual_seed(0)
+    tf = UGATITDiscriminator(3, width=16, n_layers=5)
+    torch_default = UGATITDiscriminator(3, width=16, n_layers=5, tf_biases=False, init_std=None)
+    for net in (tf, torch_default):
+        assert net.head[1].parametrizations.weight.original.shape == (1, 128, 4, 4)
+    raw = [m.parametrizations.weight.original for m in tf.features if isinstance(m, nn.Conv2d)]
+    assert all(float(w.detach().std()) == pytest.approx(0.02, rel=0.15) for w in raw)
+    assert torch.equal(tf.head[1].bias, torch.zeros(1)) and tf.cam.classifiers[0].bias is not None
+    first = torch_default.features[1].parametrizations.weight.original
+    assert float(first.detach().std()) == pytest.approx((1 / 48) ** 0.5 / 3 ** 0.5, rel=0.15)  # torch's kaiming-uniform
+    assert torch_default.head[1].bias is None and torch_default.cam.classifiers[0].bias is None

@@ -1,7 +1,10 @@
+import errno
+
 import pytest
 import torch
 
 from pairless.errors import PairlessError
+from pairless.train import checkpoint
 from pairless.train.checkpoint import atomic_write, load_model, read_weights, resolve_checkpoint
 from pairless.train.loop import train
 from tests.conftest import tiny_config
@@ -55,3 +58,76 @@ def test_refuses_to_overwrite_a_run_and_to_resume_mismatched_files(tmp_path, unp
     torch.save(state, tmp_path / "run" / "latest.state.pt")
     with pytest.raises(PairlessError, match="from step 2 but latest.state.pt from step 1"):
         train(cfg.override({"train.steps": 4}), tmp_path / "run", resume=True, quiet=True)
+
+
+def no_space_after(calls: int):
+    """An os.fsync that works `calls` times, then fails as on a full disk."""
+    remaining = [calls]
+
+    def fsync(fd):
+        remaining[0] -= 1
+        if remaining[0] < 0:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    return fsync
+
+
+def test_a_full_disk_leaves_the_old_file_and_no_temporary_one(tmp_path, monkeypatch):
+    atomic_write(tmp_path / "x.bin", b"old")
+    monkeypatch.setattr(checkpoint.os, "fsync", no_space_after(0))
+    with pytest.raises(PairlessError, match=r"^no space left writing .*x.bin$"):
+        atomic_write(tmp_path / "x.bin", b"new")
+    assert [p.name for p in tmp_path.iterdir()] == ["x.bin"] and (tmp_path / "x.bin").read_bytes() == b"old"
+
+
+def test_a_full_disk_during_training_stops_with_the_last_checkpoint_intact(tmp_path, unpaired_dir, monkeypatch):
+    cfg = tiny_config("cut", unpaired_dir, **{"train.steps": 4, "train.save_every": 2, "train.keep_last": 0})
+    run = tmp_path / "run"
+    train(cfg, run, quiet=True, stop_at=2)
+    saved = run.joinpath("latest.safetensors").read_bytes()
+    monkeypatch.setattr(checkpoint.os, "fsync", no_space_after(0))
+    with pytest.raises(PairlessError, match="no space left writing .*latest.safetensors"):
+        train(cfg, run, resume=True, quiet=True)
+    assert run.joinpath("latest.safetensors").read_bytes() == saved and read_weights(run)[2] == 2
+    assert not [p.name for p in run.rglob(".*")]  # no temporary file left behind
+
+
+def test_refuses_an_out_folder_holding_other_files(tmp_path, unpaired_dir):
+    cfg = tiny_config("cut", unpaired_dir, **{"train.steps": 1})
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "config.yaml").write_text("my own settings\n")
+    (mine / "notes.txt").write_text("keep me\n")
+    with pytest.raises(PairlessError, match=r"is not empty and not a pairless run \(it holds config.yaml, notes.txt\)"
+                                            r".*choose a new folder, e.g. --out .*mine/run$"):
+        train(cfg, mine, quiet=True)
+    assert (mine / "config.yaml").read_text() == "my own settings\n" and len(list(mine.iterdir())) == 2
+    with pytest.raises(PairlessError, match="notes.txt is a file; a run needs a folder of its own"):
+        train(cfg, mine / "notes.txt", quiet=True)
+    with pytest.raises(PairlessError, match=r"cannot write .*notes.txt/run: .*notes.txt is a file, not a folder"):
+        train(cfg, mine / "notes.txt" / "run", quiet=True)
+
+
+def test_a_run_stopped_before_its_first_checkpoint_can_start_again(tmp_path, unpaired_dir):
+    run = tmp_path / "run"
+    run.mkdir()
+    for name in ("config.yaml", "metrics.jsonl"):  # what a run writes before its first checkpoint
+        (run / name).write_text("")
+    train(tiny_config("cut", unpaired_dir, **{"train.steps": 1}), run, quiet=True)
+    assert read_weights(run)[2] == 1
+
+
+def test_weights_that_do_not_fit_the_model_are_a_one_line_error(tmp_path):
+    """E.g. a U-GAT-IT checkpoint from before its TensorFlow-style biases: the config builds layers the
+    file lacks."""
+    from pairless.config import RunConfig
+    from pairless.train.checkpoint import build_model, load_weights
+
+    cfg = RunConfig.defaults("ugatit-light").override({"size": 32, "width": 2, "n_blocks": 1})
+    model = build_model(cfg)
+    tensors = {k: v for k, v in model.state_dict().items() if not k.endswith("gamma_beta.gamma.bias")}
+    with pytest.raises(PairlessError, match=r"old.safetensors does not fit .*missing G_AB.gamma_beta.gamma.bias"):
+        load_weights(model, tensors, tmp_path / "old.safetensors")
+    resized = {**model.state_dict(), "G_AB.gamma_beta.gamma.bias": torch.zeros(3)}
+    with pytest.raises(PairlessError, match="size mismatch for G_AB.gamma_beta.gamma.bias"):
+        load_weights(model, resized, tmp_path / "old.safetensors")

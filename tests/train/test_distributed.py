@@ -3,9 +3,12 @@
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -17,7 +20,7 @@ from pairless.losses.conditional import conditional_contrastive_loss
 from pairless.models.base import OptimizerGroup
 from pairless.train.checkpoint import read_weights
 from pairless.train.config import TrainConfig
-from pairless.train.distributed import ProcessGroup, gather_rows
+from pairless.train.distributed import ProcessGroup, agree_to_stop, gather_rows
 from pairless.train.optim import Optimizers
 
 
@@ -144,3 +147,53 @@ def test_two_process_run_trains_checkpoints_and_resumes(unpaired_dir, tmp_path):
     torchrun(1, "train", "--resume", run_dir, "--steps", "6")  # another world size continues it
     tensors, _, step = read_weights(run_dir)
     assert step == 6 and all(torch.isfinite(t).all() for t in tensors.values())
+
+
+def stop_worker(rank: int, world_size: int, port: int, out: str) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=world_size)
+    requests = {0: [0, signal.SIGINT, 0], 1: [signal.SIGTERM, signal.SIGTERM, 0]}[rank]
+    group = ProcessGroup(rank, world_size)
+    torch.save([agree_to_stop(request, group, torch.device("cpu")) for request in requests], f"{out}/rank{rank}.pt")
+    dist.destroy_process_group()
+
+
+def test_a_stop_signal_seen_by_one_process_stops_all_with_the_same_code(tmp_path):
+    mp.spawn(stop_worker, args=(2, free_port(), str(tmp_path)), nprocs=2)
+    for rank in range(2):
+        assert torch.load(tmp_path / f"rank{rank}.pt") == [signal.SIGTERM, signal.SIGTERM, 0]
+
+
+def processes_with(*entries: str) -> list[int]:
+    """The pids of the processes whose environment holds all of `entries` (each `NAME=value`)."""
+    found = []
+    for folder in Path("/proc").iterdir():
+        try:
+            environment = set((folder / "environ").read_bytes().split(b"\0"))
+        except OSError:
+            continue
+        if all(entry.encode() in environment for entry in entries):
+            found.append(int(folder.name))
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/environ").is_file(), reason="finds the worker processes through /proc")
+def test_sigterm_to_one_process_of_a_torchrun_run_stops_and_saves_all(unpaired_dir, tmp_path):
+    run_dir, tag = tmp_path / "run", f"PAIRLESS_TEST_RUN={tmp_path.name}"
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
+               str(free_port()), "-m", "pairless", "train", "--model", "cut", "--data", str(unpaired_dir), "--out",
+               str(run_dir), "--steps", "100000", "--size", "32", "--load-size", "36", "--width", "8",
+               "--n-blocks", "5", "--num-patches", "16", "--head-dim", "16", "--workers", "0", "--device", "cpu",
+               "--quiet", "--log-every", "1"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", tag.split("=")[0]: tag.split("=")[1]}
+    launcher = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.time() + 300
+    while not (run_dir / "metrics.jsonl").is_file() or not (run_dir / "metrics.jsonl").read_text():
+        assert time.time() < deadline and launcher.poll() is None, launcher.communicate()
+        time.sleep(0.2)
+    (rank_1,) = processes_with(tag, "RANK=1")
+    os.kill(rank_1, signal.SIGTERM)  # rank 0 is not told: it must learn it from rank 1
+    _, stderr = launcher.communicate(timeout=300)
+    stopped_at = read_weights(run_dir)[2]
+    assert stopped_at > 0 and f"stopped at step {stopped_at}/100000; saved" in stderr, stderr

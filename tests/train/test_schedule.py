@@ -42,3 +42,26 @@ def test_fp16_scaler_allows_an_optimiser_to_step_twice_per_iteration():
         optimizers.step(model.D(torch.randn(4, 3)).mean(), "D")
     optimizers.end_iteration()
     assert not torch.equal(model.D.weight, before) and torch.isfinite(model.D.weight).all()
+
+
+@pytest.mark.parametrize("method, full_frames_after", [("cut", 2), ("cyclegan", None)])
+def test_contrastive_presets_stop_cropping_when_the_rate_decays(unpaired_dir, tmp_path, monkeypatch, method,
+                                                                full_frames_after):
+    """The reference CUT/DCLGAN code resizes to the crop size in its decay epochs; CycleGAN keeps cropping."""
+    from pairless.data import unpaired
+    from pairless.train.loop import train
+    from tests.conftest import tiny_config
+
+    load_sizes = []
+
+    def recording_transform(image, cfg, generator):
+        load_sizes.append(cfg.resolved_load_size)
+        return original(image, cfg, generator)
+
+    original = unpaired.train_transform
+    monkeypatch.setattr(unpaired, "train_transform", recording_transform)
+    cfg = tiny_config(method, unpaired_dir, **{"train.decay_fraction": 0.5})
+    train(cfg, tmp_path / "run", quiet=True)
+    per_step = load_sizes[::2]  # A and B of each step
+    expected = [36] * 4 if full_frames_after is None else [36] * full_frames_after + [32] * (4 - full_frames_after)
+    assert per_step == expected

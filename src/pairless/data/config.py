@@ -7,6 +7,8 @@ from typing import Literal
 
 from pairless.errors import PairlessError
 
+MIN_SIZE = 8
+"""Smallest --size (pixels)."""
 Preprocess = Literal["resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none", "zoom_and_patch"]
 
 
@@ -35,12 +37,16 @@ class DataConfig:
     """BtoA swaps the two domains, so a one-way model learns B to A."""
     workers: int = 2
     """Data loader worker processes (0 loads in the training process)."""
+    full_frame_decay: bool = False
+    """While the learning rate decays, resize to --size instead of --load-size: with resize_and_crop the model
+    then sees whole images at the test-time framing (flips only). The reference code of CUT, FastCUT,
+    DCLGAN and SimDCL does this in its fine-tuning epochs; their presets turn it on."""
     random_scale_max: float = 3.0
     """zoom_and_patch (single-image training): each axis is zoomed by a random factor in [1/this, 1]."""
 
     def __post_init__(self):
-        if self.size < 8:
-            raise PairlessError(f"--size must be at least 8 pixels, got {self.size}")
+        if self.size < MIN_SIZE:
+            raise PairlessError(f"--size must be at least {MIN_SIZE} pixels, got {self.size}")
         if self.load_size is not None and self.load_size < self.size and self.preprocess != "none":
             raise PairlessError(f"--load-size ({self.load_size}) must be at least --size ({self.size})")
         for name in ("channels_a", "channels_b"):

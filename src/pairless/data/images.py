@@ -15,7 +15,7 @@ import torch
 from PIL import Image, ImageOps
 from torch import Tensor
 
-from pairless.errors import BadImageError, PairlessError
+from pairless.errors import BadImageError, PairlessError, writing
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp"})
 LUMA = (0.299, 0.587, 0.114)  # ITU-R 601, as Pillow's RGB -> L
@@ -23,14 +23,40 @@ _SIXTEEN_BIT_MODES = {"I;16", "I;16L", "I;16B", "I;16N", "I"}
 
 
 def list_images(folder: str | Path) -> list[Path]:
-    """Image files under `folder`, recursively, in a stable (sorted) order; hidden files are ignored."""
+    """Image files under `folder`, recursively, in a stable (sorted) order; hidden files are ignored.
+
+    Linked folders are followed, but each real folder and each real file is listed once, and a link to
+    `folder` itself or to a folder above it (a cycle, which would lead out into its neighbours) is skipped.
+    """
     folder = Path(folder)
-    found = []
+    seen_folders = {_identity(folder), *(_identity(parent) for parent in folder.resolve().parents)}
+    seen_files, found = set(), []
     for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        found += [Path(dirpath) / f for f in sorted(filenames)
-                  if not f.startswith(".") and Path(f).suffix.lower() in IMAGE_EXTENSIONS]
+        kept = []
+        for name in sorted(d for d in dirnames if not d.startswith(".")):
+            identity = _identity(Path(dirpath) / name)
+            if identity not in seen_folders:
+                seen_folders.add(identity)
+                kept.append(name)
+        dirnames[:] = kept
+        for name in sorted(filenames):
+            path = Path(dirpath) / name
+            if name.startswith(".") or path.suffix.lower() not in IMAGE_EXTENSIONS:
+                continue
+            identity = _identity(path)
+            if identity is None or identity not in seen_files:  # a broken link is listed: reading it says so
+                seen_files.add(identity)
+                found.append(path)
     return found
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of what `path` points to (None for a broken link)."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_dev, stat.st_ino
 
 
 def read_image(path: str | Path, channels: int | None = None) -> Tensor:
@@ -79,11 +105,12 @@ def to_channels(image: Tensor, channels: int) -> Tensor:
 def save_image(image: Tensor, path: str | Path, quality: int = 95) -> None:
     """Write [C, H, W] in [0, 1] as an 8-bit file whose format follows the extension."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     array = (image.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).cpu()
     array = array[0].numpy() if array.shape[0] == 1 else array.permute(1, 2, 0).numpy()
     options = {"quality": quality} if path.suffix.lower() in {".jpg", ".jpeg", ".webp"} else {}
-    Image.fromarray(array).save(path, **options)
+    with writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(array).save(path, **options)
 
 
 def _decode(path: Path) -> Tensor:

@@ -35,10 +35,11 @@ def scaled_width_shape(width: int, height: int, target_width: int, min_height: i
     return max(min_height, round(height * target_width / width)), target_width
 
 
-def pad_to_multiple(image: Tensor, multiple: int = SIZE_MULTIPLE) -> Tensor:
-    """Pad [..., H, W] at the bottom/right to multiples of `multiple` (reflect; replicate if too small)."""
+def pad_to_multiple(image: Tensor, multiple: int = SIZE_MULTIPLE, minimum: int = 0) -> Tensor:
+    """Pad [..., H, W] at the bottom/right to multiples of `multiple` that are at least `minimum` (reflect;
+    replicate where the image is too small to reflect)."""
     height, width = image.shape[-2:]
-    pad_h, pad_w = -height % multiple, -width % multiple
+    pad_h, pad_w = (-(-max(side, minimum) // multiple) * multiple - side for side in (height, width))
     if not pad_h and not pad_w:
         return image
     mode = "reflect" if pad_h < height and pad_w < width else "replicate"
@@ -86,6 +87,10 @@ def check_fits(width: int, height: int, cfg: DataConfig) -> str | None:
                 f"--preprocess resize_and_crop")
     if cfg.preprocess == "scale_width_and_crop" and cfg.resolved_load_size < size:
         return f"cannot be cropped to {size} px after scaling to width {cfg.resolved_load_size}"
+    if cfg.preprocess == "none" and (width < size or height < size):
+        return (f"is {width}x{height}, smaller than --size {size}: --preprocess none trains on whole images, "
+                f"which must be at least the size the networks are built for; lower --size or use "
+                f"--preprocess resize_and_crop")
     return None
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +32,8 @@ class DomainFolder:
         self.channels = channels
         self.skip_bad = cfg.skip_bad_images
         self.paths: list[Path] = []
-        self.shapes: set[tuple[int, int]] = set()
+        self.shapes: dict[tuple[int, int], Path] = {}
+        """(height, width) of the training samples -> the first image that gives that shape."""
         for path in require_folder(folder, what, "--data"):
             try:
                 width, height = image_size(path)
@@ -42,7 +44,7 @@ class DomainFolder:
                 self._skip_or_raise(exc)
                 continue
             self.paths.append(path)
-            self.shapes.add(output_shape(width, height, cfg))
+            self.shapes.setdefault(output_shape(width, height, cfg), path)
         if not self.paths:
             raise PairlessError(f"{what} folder {folder} holds no readable images")
 
@@ -86,14 +88,21 @@ class UnpairedImageFolder(Dataset):
         self.b = DomainFolder(root / f"{split}{dst}", channels[dst], cfg, f"{split}{dst}")
         self.epoch_length = max(len(self.a), len(self.b))
         self._order_cache: tuple[int, Tensor] | None = None
+        self.full_frames_from: int | None = None
+        """Samples from this index on are preprocessed with load size = size (see DataConfig.full_frame_decay)."""
 
     def __len__(self) -> int:
         return self.epoch_length
 
     @property
+    def sample_shapes(self) -> dict[tuple[int, int], Path]:
+        """(height, width) of the training samples of both domains -> an image that gives that shape."""
+        return self.b.shapes | self.a.shapes
+
+    @property
     def fixed_shape(self) -> bool:
         """Whether every sample has the same height and width (needed for batches larger than 1)."""
-        return len(self.a.shapes | self.b.shapes) == 1
+        return len(self.sample_shapes) == 1
 
     def __getitem__(self, index: int) -> dict:
         epoch, position = divmod(index, self.epoch_length)
@@ -102,8 +111,10 @@ class UnpairedImageFolder(Dataset):
         b_index = slot if self.cfg.serial else int(torch.randint(len(self.b), (), generator=generator))
         image_a, path_a = self.a.load(slot % len(self.a))
         image_b, path_b = self.b.load(b_index % len(self.b))
-        return {"A": train_transform(image_a, self.cfg, generator),
-                "B": train_transform(image_b, self.cfg, generator),
+        full_frame = self.full_frames_from is not None and index >= self.full_frames_from
+        cfg = replace(self.cfg, load_size=self.cfg.size) if full_frame else self.cfg
+        return {"A": train_transform(image_a, cfg, generator),
+                "B": train_transform(image_b, cfg, generator),
                 "A_path": str(path_a), "B_path": str(path_b)}
 
     def _epoch_order(self, epoch: int) -> Tensor:

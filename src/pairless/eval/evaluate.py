@@ -65,13 +65,14 @@ def distribution_scores(translated: Tensor, target: Tensor, judge: LocalFeatures
     scores["kid_local"], scores["kid_local_std"] = kid(local_fake, local_real)
     scores["domain_score"] = judge.share_judged(translated, target_domain)
     scores["diversity"] = diversity_ratio(local_fake, local_real)
-    scores["diversity_pixels"] = diversity_ratio(_small(translated), _small(target))
+    scores["diversity_pixels"] = diversity_ratio(downsampled_pixels(translated), downsampled_pixels(target))
     scores["mode_collapse"] = bool(scores["diversity"] < COLLAPSE_THRESHOLD)
     return scores
 
 
-def _small(images: Tensor) -> Tensor:
-    small = F.interpolate(images.float() / 255, size=(DIVERSITY_PIXELS, DIVERSITY_PIXELS), mode="bilinear",
+def downsampled_pixels(images: Tensor) -> Tensor:
+    """Images [N, C, H, W] (any value scale) as flat vectors at DIVERSITY_PIXELS px, for pixel diversity."""
+    small = F.interpolate(images.float(), size=(DIVERSITY_PIXELS, DIVERSITY_PIXELS), mode="bilinear",
                           antialias=True, align_corners=False)
     return small.flatten(1)
 

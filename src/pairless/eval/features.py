@@ -35,15 +35,27 @@ class InceptionFeatures:
         try:
             self.net = FeatureExtractorInceptionV3("inception-v3-compat", ["2048"],
                                                    feature_extractor_weights_path=weights, verbose=False)
-        except OSError as exc:  # urllib's URLError is an OSError: no network and nothing cached
-            raise PairlessError(
-                f"the Inception weights for FID/KID are not available ({exc.__class__.__name__}): download "
-                f"{INCEPTION_URL} once (to {cached_inception_weights()}, where it is found automatically) "
-                f"or pass --inception-weights PATH; --features local needs no download"
-            ) from None
+        except Exception as exc:
+            raise self._unavailable(weights, exc) from None
         self.net.to(device)
         self.device = device
         self.batch_size = batch_size
+
+    @staticmethod
+    def _unavailable(weights: str | Path | None, exc: Exception) -> Exception:
+        """Why the weights could not be loaded, as the error to raise (`exc` itself if not the user's)."""
+        if weights is not None:
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+            return PairlessError(f"--inception-weights {weights} is not the Inception weights file FID/KID expect "
+                                 f"({INCEPTION_FILE}: a PyTorch state dict from torch-fidelity's release); "
+                                 f"loading it failed: {reason}")
+        if isinstance(exc, OSError):  # urllib's URLError is an OSError: no network and nothing cached
+            return PairlessError(
+                f"the Inception weights for FID/KID are not available ({exc.__class__.__name__}): download "
+                f"{INCEPTION_URL} once (to {cached_inception_weights()}, where it is found automatically) "
+                f"or pass --inception-weights PATH; --features local needs no download"
+            )
+        return exc
 
     @torch.no_grad()
     def __call__(self, images: Tensor) -> Tensor:

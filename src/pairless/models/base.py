@@ -99,6 +99,11 @@ class TranslationModel(nn.Module):
         """The image pools held as attributes (e.g. CycleGAN's pool_A and pool_B), by attribute name."""
         return [(name, value) for name, value in vars(self).items() if isinstance(value, ImagePool)]
 
+    def discriminator_losses(self) -> tuple[str, ...]:
+        """Logged discriminator losses that reach 0 only when D separates real from generated images
+        perfectly (LSGAN, BCE and hinge objectives): training warns when they stay near 0."""
+        return ("D", "D_A", "D_B")
+
     def after_optimizer_step(self, group: str) -> None:
         """Called right after optimiser `group` stepped: the place for parameter constraints
         (e.g. clipping a critic's weights or a normalisation's mixing ratio)."""

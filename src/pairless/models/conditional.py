@@ -9,8 +9,20 @@ discriminator with the hinge loss; they differ only in how the discriminator use
 - `contragan` (Kang & Park): D's features are projected and compared with each other and with class proxies
   by the 2C loss (losses/conditional.py); D minimises it on real images, G on generated ones.
 
-Fake labels are drawn uniformly. With `ema`, an exponential moving average of G's weights (its batch-norm
-statistics copied) is kept beside G and used for sample grids and `pairless generate`.
+Each iteration takes `d_steps` discriminator steps, each on a fresh batch of real images (the trainer hands
+the step d_steps batches, see `batches_per_step`) with fresh noise and uniformly drawn fake labels, then one
+generator step; --steps, --epochs' iteration count and the learning-rate schedule count generator steps.
+The default number follows StudioGAN's CIFAR-10 configurations per backbone: 2 for dcgan (its DCGAN config),
+5 for resnet and biggan (its ResNet and BigGAN configs, and the paper's Table 1 BigGAN runs).
+
+With `ema`, an exponential moving average of G (its weights and its batch-norm running statistics, as
+StudioGAN's copy of BigGAN's EMA averages every entry of G's state; the spectral-norm power-iteration
+vectors are copied) is kept beside G and used for sample grids and `pairless generate`.
+
+`--preset cifar10-paper` is the paper's CIFAR-10 setting for all three methods (they share it in its
+Table 1): the biggan backbone at width 96 with spectral norm in G and D, z 80, a 128-d shared class
+embedding, 5 D steps, batch 64, Adam 2e-4 / β (0.5, 0.999) without decay for 80,000 generator steps, EMA
+0.9999 from step 1,000, random horizontal flips.
 These models train on labelled images (`data_kind = "labelled"`, see data/labelled.py), not on unpaired
 domains, and have no translate(): they generate from class labels.
 """
@@ -18,7 +30,7 @@ domains, and have no translate(): they generate from class labels.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
 import torch
@@ -29,22 +41,33 @@ from pairless.errors import PairlessError
 from pairless.losses.adversarial import discriminator_loss, generator_loss
 from pairless.losses.conditional import conditional_contrastive_loss
 from pairless.models.base import OptimizerGroup, Updater, frozen
-from pairless.models.registry import register
-from pairless.nn.conditional import SIZES, Backbone, ConditionalDiscriminator, ConditionalGenerator, HeadKind
+from pairless.models.registry import Preset, register
+from pairless.nn.biggan import z_chunks
+from pairless.nn.conditional import (SIZES, Backbone, ConditionalDiscriminator, HeadKind,
+                                     build_generator)
 from pairless.train.distributed import gather_rows
 
+DEFAULT_D_STEPS = {"dcgan": 2, "resnet": 5, "biggan": 5}
+"""StudioGAN's CIFAR-10 configurations: d_updates_per_step of its DCGAN config, d_steps_per_iter of its
+ResNet (ACGAN/ProjGAN benchmark) and BigGAN (ContraGAN, and the paper's Table 1 BigGAN runs) configs.
+(The paper-era Table 1 configs of its SNDCGAN and SNResGAN rows say 1 and 2.)"""
 GRID_SAMPLES = 8
 """Columns of generated samples per class in the training sample grids."""
+BN_STATISTICS = ("running_mean", "running_var")
 
 
 @dataclass
 class ConditionalGANConfig:
     backbone: Backbone = "resnet"
-    """dcgan (32 px) or resnet (32 or 64 px)."""
+    """dcgan (32 px), resnet or biggan (32 or 64 px)."""
     width: int = 64
     """Base channel count: the 32 px ResNet G has 4 x width channels, D 2 x width (SNGAN's 256/128 at 64)."""
     z_dim: int = 128
-    """Length of the noise vector."""
+    """Length of the noise vector (biggan: a multiple of 4 at 32 px, of 5 at 64 px)."""
+    shared_dim: int = 128
+    """biggan: size of the class embedding shared by the generator's conditional batch norms."""
+    d_steps: int | None = None
+    """Discriminator steps per generator step, each on fresh real images; None: 2 for dcgan, else 5."""
     embed_dim: int = 512
     """ContraGAN: size of the projected embeddings and class proxies (the paper's 512 on CIFAR-10)."""
     temperature: float = 1.0
@@ -66,7 +89,8 @@ class ConditionalGANConfig:
     """Set by the trainer from --size."""
 
     def __post_init__(self):
-        positive = {"width": self.width, "z_dim": self.z_dim, "embed_dim": self.embed_dim}
+        positive = {"width": self.width, "z_dim": self.z_dim, "embed_dim": self.embed_dim,
+                    "shared_dim": self.shared_dim, "d_steps": self.d_steps or 1}
         for name, value in positive.items():
             if value < 1:
                 raise PairlessError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
@@ -86,6 +110,20 @@ class ConditionalGANConfig:
             sizes = " or ".join(map(str, SIZES[self.backbone]))
             raise PairlessError(f"--size {self.image_size}: the {self.backbone} backbone is built for {sizes} px "
                                 f"(choose --size {sizes} or another --backbone)")
+        if self.backbone == "biggan" and self.image_size and self.z_dim % z_chunks(self.image_size):
+            parts = z_chunks(self.image_size)
+            raise PairlessError(f"--z-dim {self.z_dim}: the biggan generator at {self.image_size} px splits z into "
+                                f"{parts} equal parts; choose a multiple of {parts}")
+
+    def for_size(self, size: int) -> ConditionalGANConfig:
+        """Fill the settings left to the defaults of the backbone (the D steps)."""
+        del size
+        return self if self.d_steps is not None else replace(self, d_steps=DEFAULT_D_STEPS[self.backbone])
+
+    @property
+    def batches_per_step(self) -> int:
+        """Batches of real images one training step consumes: one per discriminator step."""
+        return self.d_steps or DEFAULT_D_STEPS[self.backbone]
 
 
 class ConditionalGAN(nn.Module):
@@ -102,8 +140,8 @@ class ConditionalGAN(nn.Module):
                                 "pairless.train.loop.train or set --num-classes and --image-size")
         self.config, self.channels = config, channels
         c = config
-        self.G = ConditionalGenerator(c.backbone, c.image_size, channels, c.num_classes, c.width, c.z_dim,
-                                      c.g_spectral_norm)
+        self.G = build_generator(c.backbone, c.image_size, channels, c.num_classes, c.width, c.z_dim,
+                                 c.g_spectral_norm, c.shared_dim)
         self.D = ConditionalDiscriminator(c.backbone, self.head, c.image_size, channels, c.num_classes, c.width,
                                           c.embed_dim)
         if c.ema:
@@ -117,17 +155,20 @@ class ConditionalGAN(nn.Module):
     def optimizer_groups(self) -> list[OptimizerGroup]:
         return [OptimizerGroup("D", ("D",)), OptimizerGroup("G", ("G",))]
 
-    def train_step(self, batch: dict[str, Tensor], updater: Updater) -> dict[str, Tensor]:
-        real, labels = batch["image"], batch["label"]
-        z, fake_labels = self.sample_inputs(len(labels), real.device)
-        with torch.no_grad():
-            fake = self.G(z, fake_labels)
-        out_real, out_fake = self.D(real, labels), self.D(fake, fake_labels)
-        d_adv = discriminator_loss("hinge", out_real["logit"], out_fake["logit"])
-        d_cond = self.condition_loss(out_real, labels)
-        updater.step(d_adv + self.config.lambda_cond * d_cond, "D")
+    def discriminator_losses(self) -> tuple[str, ...]:
+        """The hinge loss of D (see TranslationModel.discriminator_losses)."""
+        return ("D_adv",)
 
-        z, fake_labels = self.sample_inputs(len(labels), real.device)
+    def train_step(self, batch: dict[str, Tensor], updater: Updater) -> dict[str, Tensor]:
+        """`batch` holds one real batch per discriminator step, concatenated; D's losses are their means."""
+        steps = self.config.batches_per_step
+        if len(batch["label"]) % steps:
+            raise ValueError(f"a step needs {steps} equal batches, got {len(batch['label'])} samples")
+        d_losses = [self.discriminator_step(real, labels, updater)
+                    for real, labels in zip(batch["image"].chunk(steps), batch["label"].chunk(steps))]
+        d_adv, d_cond = (torch.stack(values).mean() for values in zip(*d_losses))
+
+        z, fake_labels = self.sample_inputs(len(batch["label"]) // steps, batch["image"].device)
         with frozen(self.D):
             out = self.D(self.G(z, fake_labels), fake_labels)
         g_adv = generator_loss("hinge", out["logit"])
@@ -137,6 +178,17 @@ class ConditionalGAN(nn.Module):
         if self.head != "projgan":
             losses |= {"D_cond": d_cond, "G_cond": g_cond}
         return losses
+
+    def discriminator_step(self, real: Tensor, labels: Tensor, updater: Updater) -> tuple[Tensor, Tensor]:
+        """One D update on real images against fresh generated ones; returns (hinge loss, condition loss)."""
+        z, fake_labels = self.sample_inputs(len(labels), real.device)
+        with torch.no_grad():
+            fake = self.G(z, fake_labels)
+        out_real, out_fake = self.D(real, labels), self.D(fake, fake_labels)
+        d_adv = discriminator_loss("hinge", out_real["logit"], out_fake["logit"])
+        d_cond = self.condition_loss(out_real, labels)
+        updater.step(d_adv + self.config.lambda_cond * d_cond, "D")
+        return d_adv.detach(), d_cond.detach()
 
     def sample_inputs(self, count: int, device: torch.device) -> tuple[Tensor, Tensor]:
         """Noise and uniformly drawn labels from the global generator (saved with checkpoints)."""
@@ -159,15 +211,23 @@ class ConditionalGAN(nn.Module):
 
     @torch.no_grad()
     def _update_ema(self) -> None:
+        """Average G's weights and batch-norm running statistics; copy its other buffers (spectral-norm
+        power-iteration vectors, batch counters), which belong to the current weights."""
         decay = self.config.ema_decay if int(self.ema_updates) >= self.config.ema_start else 0.0
         for average, current in zip(self.G_ema.parameters(), self.G.parameters()):
             average.lerp_(current, 1 - decay)
-        for average, current in zip(self.G_ema.buffers(), self.G.buffers()):
-            average.copy_(current)
+        for average_module, module in zip(self.G_ema.modules(), self.G.modules()):
+            averaged = BN_STATISTICS if isinstance(module, nn.modules.batchnorm._BatchNorm) else ()
+            for name, current in module.named_buffers(recurse=False):
+                average = getattr(average_module, name)
+                if name in averaged:
+                    average.lerp_(current, 1 - decay)
+                else:
+                    average.copy_(current)
         self.ema_updates += 1
 
     @property
-    def sampler(self) -> ConditionalGenerator:
+    def sampler(self) -> nn.Module:
         """The generator to sample from: the moving average when kept."""
         return self.G_ema if self.config.ema else self.G
 
@@ -218,10 +278,19 @@ class ContraGAN(ConditionalGAN):
 
 PRESET = {"batch_size": 64, "epochs": 100, "decay_fraction": 0.0, "lr": 2e-4, "beta1": 0.5, "beta2": 0.999}
 DATA_PRESET = {"size": 32, "flip": False}
+CIFAR10_PAPER = Preset(
+    "the paper's CIFAR-10 setting (StudioGAN Table 1 BigGAN configs): biggan backbone width 96, SN in G and D, "
+    "z 80, 5 D steps, batch 64, 80k G steps, EMA from step 1k, random flips, no held-out images",
+    {"model.backbone": "biggan", "model.width": 96, "model.z_dim": 80, "model.shared_dim": 128,
+     "model.g_spectral_norm": True, "model.d_steps": 5, "model.embed_dim": 512, "model.temperature": 1.0,
+     "model.ema": True, "model.ema_decay": 0.9999, "model.ema_start": 1000, "model.holdout": 0.0,
+     "train.batch_size": 64, "train.steps": 80_000, "train.decay_fraction": 0.0, "train.lr": 2e-4,
+     "train.beta1": 0.5, "train.beta2": 0.999, "data.size": 32, "data.flip": True})
+PRESETS = {"cifar10-paper": CIFAR10_PAPER}
 
-register("acgan", ACGAN, ConditionalGANConfig, train=PRESET, data=DATA_PRESET,
+register("acgan", ACGAN, ConditionalGANConfig, train=PRESET, data=DATA_PRESET, presets=PRESETS,
          description="class-conditional GAN with an auxiliary classifier (labelled images)")
-register("projgan", ProjGAN, ConditionalGANConfig, train=PRESET, data=DATA_PRESET,
+register("projgan", ProjGAN, ConditionalGANConfig, train=PRESET, data=DATA_PRESET, presets=PRESETS,
          description="class-conditional GAN with a projection discriminator (labelled images)")
-register("contragan", ContraGAN, ConditionalGANConfig, train=PRESET, data=DATA_PRESET,
+register("contragan", ContraGAN, ConditionalGANConfig, train=PRESET, data=DATA_PRESET, presets=PRESETS,
          description="class-conditional GAN with the conditional contrastive 2C loss (labelled images)")

@@ -13,6 +13,22 @@ from pairless.losses.patchnce import Negatives, multilayer_patch_nce_loss
 from pairless.nn.patch_sampler import PatchSampleMLP
 from pairless.nn.resnet_generator import ResnetGenerator
 
+ANTIALIAS_UP_MIN_SIZE = 128
+"""Crops below this size upsample with transposed convolutions by default instead of the reference's blurred
+upsampling. The blur is a low-pass: each 2x upsampling halves textures of a 4 px period and removes 2 px
+ones, which at 64 px are the domain's textures themselves (zebra-like bands); the generator renders them
+soft, the discriminator separates real from generated images on them and runs away (measured on the
+`stripes` task; README, notes on the reference implementations)."""
+
+
+def antialias_up_for(size: int) -> bool:
+    return size >= ANTIALIAS_UP_MIN_SIZE
+
+
+REFERENCE_DATA = {"full_frame_decay": True}
+"""Data defaults of the contrastive translators: their reference code stops random cropping once the
+learning rate decays (its "fine-tuning" epochs)."""
+
 
 @dataclass
 class PatchNCEOptions:
@@ -51,15 +67,17 @@ class SampledPatchNCE:
 
 def sampled_patch_nce(query_features: Sequence[Tensor], key_features: Sequence[Tensor],
                       query_head: PatchSampleMLP, key_head: PatchSampleMLP, options: PatchNCEOptions,
-                      keys_need_grad: bool = False) -> SampledPatchNCE:
+                      keys_need_grad: bool = False, num_patches: int | None = None) -> SampledPatchNCE:
     """Sample the same positions in both feature sets, project each with its head, and score PatchNCE.
 
     The loss never sends gradient into the keys; `keys_need_grad` keeps their graph for other terms
-    (SimDCL's similarity loss) and otherwise they are projected without one.
+    (SimDCL's similarity loss) and otherwise they are projected without one. `num_patches` replaces
+    `options.num_patches` (positions per layer).
     """
-    queries, ids = query_head(query_features, options.num_patches)
+    count = num_patches or options.num_patches
+    queries, ids = query_head(query_features, count)
     with torch.set_grad_enabled(keys_need_grad and torch.is_grad_enabled()):
-        keys, _ = key_head(key_features, options.num_patches, ids)
+        keys, _ = key_head(key_features, count, ids)
     batch = query_features[0].shape[0]
     loss = multilayer_patch_nce_loss(queries, keys, batch, options.nce_temperature, options.nce_negatives)
     return SampledPatchNCE(loss, queries, keys)

@@ -7,7 +7,7 @@ an adversarial loss plus PatchNCE between patches of its output and the same-pla
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import Tensor
@@ -15,7 +15,8 @@ from torch import Tensor
 from pairless.errors import PairlessError
 from pairless.losses.adversarial import GanMode, discriminator_loss, generator_loss
 from pairless.models.base import OptimizerGroup, TranslationModel, Updater, frozen, same_channels_or_warn
-from pairless.models.contrastive import PatchNCEOptions, check_nce_layers, sampled_patch_nce
+from pairless.models.contrastive import (REFERENCE_DATA, PatchNCEOptions, antialias_up_for, check_nce_layers,
+                                         sampled_patch_nce)
 from pairless.models.feature_losses import FeatureLossOptions, feature_losses
 from pairless.models.randomness import host_uniform
 from pairless.models.registry import register
@@ -33,7 +34,9 @@ class CUTConfig(FeatureLossOptions, PatchNCEOptions):
     """Residual blocks; None picks 9 for crops of 256 px and more, 6 below (CycleGAN's choice)."""
     d_layers: int = 3
     antialias: bool = True
-    antialias_up: bool = True
+    antialias_up: bool | None = None
+    """Blurred 2x upsampling in G (the reference's default); None: on for crops of 128 px and more, transposed
+    convolutions below, where the blur removes the finest textures the target domain has at that size."""
     gan_mode: GanMode = "lsgan"
     lambda_gan: float = 1.0
     lambda_nce: float = 1.0
@@ -43,6 +46,9 @@ class CUTConfig(FeatureLossOptions, PatchNCEOptions):
     """FastCUT: randomly flip the input and flip the output's features back before PatchNCE."""
     init: InitScheme = "xavier"
     init_gain: float = 0.02
+
+    def for_size(self, size: int) -> CUTConfig:
+        return self if self.antialias_up is not None else replace(self, antialias_up=antialias_up_for(size))
 
     def __post_init__(self):
         super().__post_init__()
@@ -112,9 +118,9 @@ class CUTModel(TranslationModel):
         return [row]
 
 
-register("cut", CUTModel, CUTConfig, train={"epochs": 400, "decay_fraction": 0.5},
+register("cut", CUTModel, CUTConfig, train={"epochs": 400, "decay_fraction": 0.5}, data=REFERENCE_DATA,
          description="CUT: one-sided contrastive translation with PatchNCE and the NCE identity term")
 register("fastcut", CUTModel,
          lambda: CUTConfig(lambda_nce=10.0, nce_idt=False, flip_equivariance=True),
-         train={"epochs": 200, "decay_fraction": 0.25},
+         train={"epochs": 200, "decay_fraction": 0.25}, data=REFERENCE_DATA,
          description="FastCUT: CUT without the identity term, λ_NCE 10 and flip equivariance")

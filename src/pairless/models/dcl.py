@@ -7,14 +7,19 @@ F_B. So the A->B term compares real A (keys, F_A) with fake B (queries, F_B), an
 SimDCL adds a similarity loss that pulls together the embeddings of real and generated images of the
 same domain, which the paper reports as resisting mode collapse.
 
-Differences from the reference code, following the paper: image pools of 50 (the code disables them),
-DCLGAN's learning rate 1e-4 for 400 epochs, and SimDCL's weights λ_NCE 2 / λ_sim 10 inside the same
-halved objective as DCLGAN (the code leaves NCE unweighted and the similarity term unhalved).
+Defaults follow the reference code, which produced the published numbers: no image pool, learning rate
+2e-4 for G and D, 200 + 200 epochs for both methods, and SimDCL's objective
+½(GAN_A + GAN_B) + ½(NCE_AB + NCE_BA) + ½(idt_A + idt_B) + 10·sim (λ_NCE is not applied, so
+`--lambda-nce 1`, and the similarity term stays outside the halving). The papers' text differs; its
+values are the preset `--preset paper-text`: DCLGAN with image pools of 50 and lr 1e-4; SimDCL with pools
+of 50, λ_NCE 2, λ_sim 10 in an objective that is not halved (λ_sim 5 here, beside the halved terms) and
+200 epochs.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, replace
 
 import torch
 from torch import Tensor
@@ -24,10 +29,11 @@ from pairless.losses.adversarial import GanMode, discriminator_loss, generator_l
 from pairless.losses.reconstruction import identity_loss
 from pairless.losses.similarity import similarity_loss
 from pairless.models.base import OptimizerGroup, CycleTranslationModel, Updater, frozen, same_channels_or_warn
-from pairless.models.contrastive import PatchNCEOptions, SampledPatchNCE, check_nce_layers, sampled_patch_nce
+from pairless.models.contrastive import (REFERENCE_DATA, PatchNCEOptions, SampledPatchNCE, antialias_up_for,
+                                         check_nce_layers, sampled_patch_nce)
 from pairless.models.feature_losses import FeatureLossOptions, feature_losses
 from pairless.models.image_pool import ImagePool
-from pairless.models.registry import register
+from pairless.models.registry import Preset, register
 from pairless.nn.init import InitScheme, init_weights
 from pairless.nn.patch_sampler import PatchSampleMLP
 from pairless.nn.patchgan import PatchDiscriminator
@@ -43,20 +49,26 @@ class DCLConfig(FeatureLossOptions, PatchNCEOptions):
     """Residual blocks; None picks 9 for crops of 256 px and more, 6 below."""
     d_layers: int = 3
     antialias: bool = True
-    antialias_up: bool = True
+    antialias_up: bool | None = None
+    """Blurred 2x upsampling in G (the reference's default); None: on for crops of 128 px and more, transposed
+    convolutions below, where the blur removes the finest textures the target domain has at that size."""
     gan_mode: GanMode = "hinge_saturating"
     lambda_gan: float = 1.0
     lambda_nce: float = 2.0
     lambda_idt: float = 1.0
     lambda_sim: float = 0.0
-    """SimDCL's similarity loss weight (0 = DCLGAN)."""
+    """SimDCL's similarity loss weight (0 = DCLGAN); the term is added outside the halved objective."""
     sim_dim: int = 64
-    pool_size: int = 50
+    pool_size: int = 0
+    """Generated images kept for the discriminator update; 0 (the reference code) uses the current ones."""
     head_lr: float | None = 1e-3
     """Learning rate of the patch heads; None uses the run's --lr and betas."""
     head_beta1: float = 0.9
     init: InitScheme = "xavier"
     init_gain: float = 0.02
+
+    def for_size(self, size: int) -> DCLConfig:
+        return self if self.antialias_up is not None else replace(self, antialias_up=antialias_up_for(size))
 
     def __post_init__(self):
         super().__post_init__()
@@ -86,6 +98,7 @@ class DCLModel(CycleTranslationModel):
         self.pool_A = ImagePool(c.pool_size)
         self.pool_B = ImagePool(c.pool_size)
         self.use_idt = c.lambda_idt > 0 and same_channels_or_warn(self, "the identity loss")
+        self.warned_patch_count = False
 
     def optimizer_groups(self) -> list[OptimizerGroup]:
         c = self.config
@@ -112,31 +125,40 @@ class DCLModel(CycleTranslationModel):
             loss_gan = generator_loss(c.gan_mode, self.D_B(fake_b)) + generator_loss(c.gan_mode, self.D_A(fake_a))
             extra = (feature_losses(c, self.D_B, real_b, fake_b, "_B")
                      | feature_losses(c, self.D_A, real_a, fake_a, "_A"))
-        need_key_grad = c.lambda_sim > 0
+        need_key_grad, patches = c.lambda_sim > 0, self.patch_count(feats_ab)
         nce_ab = sampled_patch_nce(self.G_BA(fake_b, c.nce_layers, encode_only=True), [f[:n] for f in feats_ab],
-                                   self.F_B, self.F_A, c, keys_need_grad=need_key_grad)
+                                   self.F_B, self.F_A, c, need_key_grad, patches)
         nce_ba = sampled_patch_nce(self.G_AB(fake_a, c.nce_layers, encode_only=True), [f[:n] for f in feats_ba],
-                                   self.F_A, self.F_B, c, keys_need_grad=need_key_grad)
+                                   self.F_A, self.F_B, c, need_key_grad, patches)
         losses = {"D_A": loss_d_a, "D_B": loss_d_b, "G_gan": loss_gan, "nce_AB": nce_ab.loss,
                   "nce_BA": nce_ba.loss} | extra
         total = c.lambda_gan * loss_gan + c.lambda_nce * (nce_ab.loss + nce_ba.loss)
         if self.use_idt:
             losses["idt"] = identity_loss(idt_b, real_b) + identity_loss(idt_a, real_a)
             total = total + c.lambda_idt * losses["idt"]
+        losses["G"] = 0.5 * total + sum(extra.values())
         if c.lambda_sim > 0:
             losses["sim"] = self.similarity(nce_ab, nce_ba, n)
-            total = total + c.lambda_sim * losses["sim"]
-        losses["G"] = 0.5 * total + sum(extra.values())
+            losses["G"] = losses["G"] + c.lambda_sim * losses["sim"]
         updater.step(losses["G"], "G", "F")
         return losses
 
+    def patch_count(self, features: list[Tensor]) -> int:
+        """--num-patches; SimDCL stacks the samples of all layers, so it takes at most as many as the
+        smallest layer has (with a one-time warning), e.g. 64 of a 32 px crop's 8x8 layers."""
+        wanted = self.config.num_patches
+        available = min(f.shape[-2] * f.shape[-1] for f in features)
+        if self.config.lambda_sim == 0 or available >= wanted:
+            return wanted
+        if not self.warned_patch_count:
+            warnings.warn(f"--num-patches {wanted}: the smallest NCE layer has {available} positions at this "
+                          f"crop size, so SimDCL samples {available} per layer", stacklevel=2)
+            self.warned_patch_count = True
+        return available
+
     def similarity(self, nce_ab: SampledPatchNCE, nce_ba: SampledPatchNCE, batch_size: int) -> Tensor:
         """L1 between same-domain embeddings: real A (keys of A->B) vs fake A (queries of B->A), and
-        real B (keys of B->A) vs fake B (queries of A->B)."""
-        sizes = {s.shape[0] for s in nce_ab.keys + nce_ba.keys}
-        if len(sizes) != 1:
-            raise PairlessError("SimDCL stacks the patch samples of all NCE layers, so every layer needs "
-                                "--num-patches positions; lower --num-patches or use deeper --nce-layers")
+        real B (keys of B->A) vs fake B (queries of A->B); every layer must hold as many samples."""
         def embed(net, samples):
             return net(stack_patch_samples(samples, batch_size))
 
@@ -148,8 +170,17 @@ class DCLModel(CycleTranslationModel):
                 {"real_B": batch["B"], "fake_A": self.G_BA(batch["B"]), "idt_B": self.G_AB(batch["B"])}]
 
 
-register("dclgan", DCLModel, DCLConfig, train={"epochs": 400, "decay_fraction": 0.5, "lr": 1e-4},
+DCLGAN_PAPER_TEXT = Preset("the paper's text: image pools of 50, lr 1e-4 (400 epochs as the code)",
+                           {"model.pool_size": 50, "train.lr": 1e-4})
+SIMDCL_PAPER_TEXT = Preset("the paper's text: image pools of 50, λ_NCE 2, λ_sim 10 in an unhalved objective "
+                           "(5 beside the halved terms), 200 epochs",
+                           {"model.pool_size": 50, "model.lambda_nce": 2.0, "model.lambda_sim": 5.0,
+                            "train.epochs": 200})
+
+register("dclgan", DCLModel, DCLConfig, train={"epochs": 400, "decay_fraction": 0.5, "lr": 2e-4},
+         data=REFERENCE_DATA, presets={"paper-text": DCLGAN_PAPER_TEXT},
          description="DCLGAN: two generators tied to their inputs by dual PatchNCE (separate heads), no cycle")
-register("simdcl", DCLModel, lambda: DCLConfig(lambda_sim=10.0, head_lr=None),
-         train={"epochs": 200, "decay_fraction": 0.5, "lr": 2e-4},
+register("simdcl", DCLModel, lambda: DCLConfig(lambda_nce=1.0, lambda_sim=10.0, head_lr=None),
+         train={"epochs": 400, "decay_fraction": 0.5, "lr": 2e-4}, data=REFERENCE_DATA,
+         presets={"paper-text": SIMDCL_PAPER_TEXT},
          description="SimDCL: DCLGAN plus the similarity loss between same-domain embeddings")

@@ -12,7 +12,7 @@ cross-entropy GAN with lambda 20, which is not what the paper describes.)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from torch import Tensor
@@ -28,12 +28,17 @@ from pairless.nn.patchgan import PatchDiscriminator
 from pairless.nn.unet import UnetGenerator
 
 
+MAX_DEPTH = 8
+"""pix2pix's U-Net for 256 px crops."""
+
+
 @dataclass
 class DualGANConfig(FeatureLossOptions):
     width: int = 64
     """Base channel count of the U-Nets and the critics."""
-    depth: int = 6
-    """U-Net levels: images must be multiples of 2**depth px (6 reaches 1 px at 64 px; pix2pix uses 8 at 256)."""
+    depth: int | None = None
+    """U-Net levels: images must be multiples of 2**depth px. None: as deep as the crop allows, down to
+    1 px and at most pix2pix's 8 (5 at 32 px, 6 at 64, 7 at 128, 8 at 256)."""
     dropout: bool = True
     """Dropout 0.5 in the three innermost decoder levels while training (pix2pix / DualGAN)."""
     d_layers: int = 3
@@ -53,10 +58,18 @@ class DualGANConfig(FeatureLossOptions):
 
     def __post_init__(self):
         super().__post_init__()
-        if self.width < 1 or self.depth < 1 or self.n_critic < 1:
+        if self.width < 1 or (self.depth is not None and self.depth < 1) or self.n_critic < 1:
             raise PairlessError("--width, --depth and --n-critic must be at least 1")
         if self.clip < 0 or self.gradient_penalty < 0 or self.lambda_a < 0 or self.lambda_b < 0:
             raise PairlessError("--clip, --gradient-penalty, --lambda-a and --lambda-b must be 0 or more")
+
+    def for_size(self, size: int) -> DualGANConfig:
+        if self.depth is not None:
+            return self
+        depth = 0
+        while depth < MAX_DEPTH and size % 2 ** (depth + 1) == 0:
+            depth += 1
+        return replace(self, depth=max(1, depth))
 
 
 class DualGANModel(CycleTranslationModel):
@@ -76,6 +89,10 @@ class DualGANModel(CycleTranslationModel):
     def optimizer_groups(self) -> list[OptimizerGroup]:
         kind = self.config.optimizer
         return [OptimizerGroup("G", ("G_AB", "G_BA"), kind=kind), OptimizerGroup("D", ("D_A", "D_B"), kind=kind)]
+
+    def discriminator_losses(self) -> tuple[str, ...]:
+        """None: a Wasserstein critic's loss has no floor at 0 (see TranslationModel.discriminator_losses)."""
+        return ()
 
     def after_optimizer_step(self, group: str) -> None:
         if group == "D" and self.clip_critics:

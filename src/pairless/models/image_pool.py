@@ -18,8 +18,9 @@ class ImagePool:
         self.images: list[Tensor] = []
 
     def query(self, images: Tensor) -> Tensor:
+        """Images for the discriminator, detached from the generator's graph (also with size 0)."""
         if self.size == 0:
-            return images
+            return images.detach()
         out = []
         for image in images.detach():
             image = image.unsqueeze(0)

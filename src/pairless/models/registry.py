@@ -20,16 +20,28 @@ class MethodSpec:
     train_defaults: Mapping[str, Any] = field(default_factory=dict)
     """Overrides of TrainConfig defaults (schedule length, learning rate, ...)."""
     data_defaults: Mapping[str, Any] = field(default_factory=dict)
+    presets: Mapping[str, Preset] = field(default_factory=dict)
+    """Named alternatives to the defaults (e.g. a paper's own setting), chosen with --preset."""
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named set of overrides (`section.field: value`) on top of a method's defaults."""
+
+    description: str
+    overrides: Mapping[str, Any]
 
 
 _METHODS: dict[str, MethodSpec] = {}
 
 
 def register(name: str, model_class: type, make_config: Callable[[], Any], *, description: str = "",
-             train: Mapping[str, Any] | None = None, data: Mapping[str, Any] | None = None) -> MethodSpec:
+             train: Mapping[str, Any] | None = None, data: Mapping[str, Any] | None = None,
+             presets: Mapping[str, Preset] | None = None) -> MethodSpec:
     if name in _METHODS:
         raise ValueError(f"method '{name}' is registered twice")
-    spec = MethodSpec(name, model_class, make_config, description, dict(train or {}), dict(data or {}))
+    spec = MethodSpec(name, model_class, make_config, description, dict(train or {}), dict(data or {}),
+                      dict(presets or {}))
     _METHODS[name] = spec
     return spec
 
@@ -41,6 +53,16 @@ def get_method(name: str) -> MethodSpec:
         hint = f" (did you mean '{match[0]}'?)" if match else ""
         raise PairlessError(f"unknown model '{name}'{hint}; available: {', '.join(sorted(_METHODS))}")
     return _METHODS[name]
+
+
+def get_preset(method: str, name: str) -> Preset:
+    presets = get_method(method).presets
+    if name not in presets:
+        match = difflib.get_close_matches(name, list(presets), n=1)
+        hint = f" (did you mean '{match[0]}'?)" if match else ""
+        available = f"available: {', '.join(presets)}" if presets else "it has none"
+        raise PairlessError(f"unknown --preset '{name}' for {method}{hint}; {available}")
+    return presets[name]
 
 
 def method_names() -> list[str]:

@@ -9,15 +9,26 @@ discriminator, each with its own CAM classifier whose logits are judged like the
 `ugatit` computes AdaLIN's γ, β from the whole attended feature map (a large linear layer), `ugatit-light`
 from its global average, which is what makes the light model fit on smaller GPUs.
 
-Differences from the reference code: one CAM classifier shared by the average- and max-pooled paths
-(the TensorFlow code the paper's results come from; the PyTorch code has two), population variances in
-AdaLIN / ILN, the discriminators' CAM weighting by the normalised classifier weight (PyTorch uses the
-un-normalised one), and the full model pools its map to --mlp-grid so that other image sizes translate.
+The paper's numbers come from the TensorFlow code (taki0112/UGATIT), so its details are the defaults
+(`--reference-code tensorflow`); `--reference-code pytorch` follows the PyTorch port (znxlwm/UGATIT-pytorch):
+- γ/β MLP: TensorFlow gives its two hidden layers and its γ and β heads biases; PyTorch has none.
+- CAM classifiers (G and D): TensorFlow's has a bias, and adds it to every channel weight of the
+  attention too; PyTorch's have none.
+- Discriminators: TensorFlow draws every weight from N(0, 0.02) (spectral norm on top) and gives the
+  output convolution a bias; PyTorch keeps torch's default initialisation and no output bias.
+- One CAM classifier shared by the average- and max-pooled paths (TensorFlow; PyTorch has two:
+  `--no-shared-cam-classifier`).
+- Generators start from N(0, 0.02) in both (`--init`; the PyTorch port leaves torch's default).
+Differences from both: population variances in AdaLIN / ILN, the discriminators' CAM weighting by the
+spectrally normalised classifier weight (both references use the raw one), instance norm without affine
+parameters in the encoder (TensorFlow's has them, PyTorch's not), and the full model pools its map to
+--mlp-grid so that other image sizes translate.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -34,6 +45,8 @@ from pairless.nn.ugatit import (CAMOutput, UGATITDiscriminator, UGATITGenerator,
                                 min_discriminator_input)
 
 PAPER_GLOBAL_LAYERS = 7
+TF_INIT_STD = 0.02
+"""The TensorFlow code draws every weight from N(0, 0.02)."""
 
 
 @dataclass
@@ -54,12 +67,15 @@ class UGATITConfig:
     """Layers of the local discriminator."""
     shared_cam_classifier: bool = True
     """One CAM classifier for the average- and max-pooled features (TensorFlow code), else two (PyTorch)."""
+    reference_code: Literal["tensorflow", "pytorch"] = "tensorflow"
+    """Whose small details to follow (biases of the γ/β MLP, CAM classifiers and D output; D's init):
+    the TensorFlow code behind the paper's numbers, or the PyTorch port (see the module docstring)."""
     lambda_gan: float = 1.0
     lambda_cycle: float = 10.0
     lambda_idt: float = 10.0
     lambda_cam: float = 1000.0
     init: InitScheme = "normal"
-    """Initialisation of the generators; the spectrally normalised discriminators keep torch's default."""
+    """Initialisation of the generators (the discriminators' follows --reference-code)."""
     init_gain: float = 0.02
 
     def __post_init__(self):
@@ -91,13 +107,14 @@ class UGATITModel(TranslationModel):
                                 f"terms feed each generator images of both), got {channels_a} and {channels_b}")
         c = config
         grid = 1 if c.light else c.mlp_grid
-        self.G_AB = UGATITGenerator(channels_a, channels_b, c.width, c.n_blocks, grid, c.shared_cam_classifier)
-        self.G_BA = UGATITGenerator(channels_b, channels_a, c.width, c.n_blocks, grid, c.shared_cam_classifier)
+        tf = c.reference_code == "tensorflow"
+        self.G_AB = UGATITGenerator(channels_a, channels_b, c.width, c.n_blocks, grid, c.shared_cam_classifier, tf)
+        self.G_BA = UGATITGenerator(channels_b, channels_a, c.width, c.n_blocks, grid, c.shared_cam_classifier, tf)
+        d_init = TF_INIT_STD if tf else None
         for name, channels in (("A", channels_a), ("B", channels_b)):
-            setattr(self, f"D_global_{name}",
-                    UGATITDiscriminator(channels, c.width, c.d_layers_global, c.shared_cam_classifier))
-            setattr(self, f"D_local_{name}",
-                    UGATITDiscriminator(channels, c.width, c.d_layers_local, c.shared_cam_classifier))
+            for kind, layers in (("global", c.d_layers_global), ("local", c.d_layers_local)):
+                setattr(self, f"D_{kind}_{name}",
+                        UGATITDiscriminator(channels, c.width, layers, c.shared_cam_classifier, tf, d_init))
         for net in (self.G_AB, self.G_BA):
             init_weights(net, c.init, c.init_gain)
 

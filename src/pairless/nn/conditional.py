@@ -3,6 +3,9 @@
 - `dcgan` (32 px): transposed-convolution generator; the discriminator alternates 3x3 and strided 4x4
   convolutions with LeakyReLU(0.1).
 - `resnet` (32 or 64 px): SNGAN-style residual up/down blocks (nearest upsampling, average pooling).
+- `biggan` (32 or 64 px): the BigGAN generator of nn/biggan.py (hierarchical z, shared class embedding,
+  self-attention) and the resnet discriminator with self-attention after its first block: the backbone of
+  the ContraGAN paper's CIFAR-10 and Tiny ImageNet tables.
 
 Generators are conditioned through class-conditional batch norm (a per-class gain and bias after a
 parameter-free batch norm). Discriminators apply spectral norm to every layer and end in global sum pooling:
@@ -12,48 +15,41 @@ orthogonal, as StudioGAN initialises them.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.nn.utils.parametrizations import spectral_norm
 
-Backbone = Literal["dcgan", "resnet"]
+from pairless.nn.biggan import BigGANGenerator
+from pairless.nn.gan_layers import ResidualUpBlock, SelfAttention, conv, embedding, linear, orthogonal_layer
+
+Backbone = Literal["dcgan", "resnet", "biggan"]
 HeadKind = Literal["acgan", "projgan", "contragan"]
-SIZES: dict[str, tuple[int, ...]] = {"dcgan": (32,), "resnet": (32, 64)}
-
-
-def _layer(module: nn.Module, sn: bool) -> nn.Module:
-    """Orthogonal weights and zero biases, then spectral norm if asked (init must come before it)."""
-    nn.init.orthogonal_(module.weight)
-    if getattr(module, "bias", None) is not None:
-        nn.init.zeros_(module.bias)
-    return spectral_norm(module) if sn else module
-
-
-def conv(c_in: int, c_out: int, kernel: int, stride: int = 1, padding: int = 0, sn: bool = True) -> nn.Module:
-    return _layer(nn.Conv2d(c_in, c_out, kernel, stride, padding), sn)
-
-
-def linear(n_in: int, n_out: int, sn: bool = True, bias: bool = True) -> nn.Module:
-    return _layer(nn.Linear(n_in, n_out, bias=bias), sn)
-
-
-def embedding(num_classes: int, dim: int, sn: bool = True) -> nn.Module:
-    return _layer(nn.Embedding(num_classes, dim), sn)
+SIZES: dict[str, tuple[int, ...]] = {"dcgan": (32,), "resnet": (32, 64), "biggan": (32, 64)}
+BN_EPS = 1e-4
+"""Batch-norm epsilon of the generators (StudioGAN's)."""
+D_ATTENTION_AFTER = 1
+"""biggan: the discriminator's self-attention follows its first block (StudioGAN's configs)."""
 
 
 class ConditionalBatchNorm2d(nn.Module):
-    """Batch norm without its own affine map, followed by gain(y) * x + bias(y) with per-class gain/bias."""
+    """Batch norm without its own affine map, followed by gain(y) * x + bias(y) with per-class gain/bias.
+
+    Initialised as StudioGAN's, which computes gain = 1 + E0(y) and bias = E1(y) from orthogonally
+    initialised embeddings: here the gains start at 1 + an orthogonal row per class, the biases at one.
+    """
 
     def __init__(self, channels: int, num_classes: int):
         super().__init__()
-        self.norm = nn.BatchNorm2d(channels, affine=False)
+        self.norm = nn.BatchNorm2d(channels, affine=False, eps=BN_EPS)
         self.gain = nn.Embedding(num_classes, channels)
         self.bias = nn.Embedding(num_classes, channels)
-        nn.init.ones_(self.gain.weight)
-        nn.init.zeros_(self.bias.weight)
+        nn.init.orthogonal_(self.gain.weight)
+        nn.init.orthogonal_(self.bias.weight)
+        with torch.no_grad():
+            self.gain.weight.add_(1.0)
 
     def forward(self, x: Tensor, labels: Tensor) -> Tensor:
         return self.norm(x) * self.gain(labels)[:, :, None, None] + self.bias(labels)[:, :, None, None]
@@ -64,28 +60,11 @@ class UpBlock(nn.Module):
 
     def __init__(self, c_in: int, c_out: int, num_classes: int, sn: bool):
         super().__init__()
-        self.conv = _layer(nn.ConvTranspose2d(c_in, c_out, 4, 2, 1), sn)
+        self.conv = orthogonal_layer(nn.ConvTranspose2d(c_in, c_out, 4, 2, 1), sn)
         self.norm = ConditionalBatchNorm2d(c_out, num_classes)
 
     def forward(self, x: Tensor, labels: Tensor) -> Tensor:
         return F.relu(self.norm(self.conv(x), labels))
-
-
-class ResidualUpBlock(nn.Module):
-    """SNGAN generator block: CBN-ReLU-up-conv3-CBN-ReLU-conv3, shortcut up-conv1."""
-
-    def __init__(self, c_in: int, c_out: int, num_classes: int, sn: bool):
-        super().__init__()
-        self.norm1 = ConditionalBatchNorm2d(c_in, num_classes)
-        self.conv1 = conv(c_in, c_out, 3, padding=1, sn=sn)
-        self.norm2 = ConditionalBatchNorm2d(c_out, num_classes)
-        self.conv2 = conv(c_out, c_out, 3, padding=1, sn=sn)
-        self.shortcut = conv(c_in, c_out, 1, sn=sn)
-
-    def forward(self, x: Tensor, labels: Tensor) -> Tensor:
-        h = F.interpolate(F.relu(self.norm1(x, labels)), scale_factor=2, mode="nearest")
-        h = self.conv2(F.relu(self.norm2(self.conv1(h), labels)))
-        return h + self.shortcut(F.interpolate(x, scale_factor=2, mode="nearest"))
 
 
 class ConditionalGenerator(nn.Module):
@@ -97,15 +76,16 @@ class ConditionalGenerator(nn.Module):
         check_size(backbone, size)
         if backbone == "dcgan":
             plan = [8 * width, 4 * width, 2 * width, width]
-            block = UpBlock
+            blocks = [UpBlock(a, b, num_classes, sn) for a, b in zip(plan, plan[1:])]
         else:
             plan = [4 * width] * 4 if size == 32 else [8 * width, 8 * width, 4 * width, 2 * width, width]
-            block = ResidualUpBlock
+            norm = partial(ConditionalBatchNorm2d, num_classes=num_classes)
+            blocks = [ResidualUpBlock(a, b, norm, sn) for a, b in zip(plan, plan[1:])]
         self.backbone, self.z_dim, self.bottom = backbone, z_dim, 4
         self.linear = linear(z_dim, plan[0] * self.bottom ** 2, sn=sn)
         self.input_norm = ConditionalBatchNorm2d(plan[0], num_classes) if backbone == "dcgan" else None
-        self.blocks = nn.ModuleList(block(a, b, num_classes, sn) for a, b in zip(plan, plan[1:]))
-        self.output_norm = nn.BatchNorm2d(plan[-1]) if backbone == "resnet" else None
+        self.blocks = nn.ModuleList(blocks)
+        self.output_norm = nn.BatchNorm2d(plan[-1], eps=BN_EPS) if backbone == "resnet" else None
         self.to_image = conv(plan[-1], channels, 3, padding=1, sn=sn)
 
     def forward(self, z: Tensor, labels: Tensor) -> Tensor:
@@ -117,6 +97,15 @@ class ConditionalGenerator(nn.Module):
         if self.output_norm is not None:
             h = F.relu(self.output_norm(h))
         return torch.tanh(self.to_image(h))
+
+
+def build_generator(backbone: Backbone, size: int, channels: int, num_classes: int, width: int, z_dim: int,
+                    sn: bool = False, shared_dim: int = 128) -> nn.Module:
+    """The backbone's generator; `shared_dim` is the size of biggan's shared class embedding."""
+    if backbone == "biggan":
+        check_size(backbone, size)
+        return BigGANGenerator(size, channels, num_classes, width, z_dim, shared_dim, sn)
+    return ConditionalGenerator(backbone, size, channels, num_classes, width, z_dim, sn)
 
 
 class ResidualDownBlock(nn.Module):
@@ -154,8 +143,19 @@ def dcgan_discriminator_layers(channels: int, width: int) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+def residual_discriminator_plan(backbone: Backbone, size: int, channels: int, width: int) -> list[tuple]:
+    """(in, out, downsample) per residual block; biggan's 64 px plan ends at 16 x width (StudioGAN's)."""
+    if size == 32:
+        return [(channels, 2 * width, True), (2 * width, 2 * width, True), (2 * width, 2 * width, False),
+                (2 * width, 2 * width, False)]
+    last = 16 * width if backbone == "biggan" else 8 * width
+    return [(channels, width, True), (width, 2 * width, True), (2 * width, 4 * width, True),
+            (4 * width, 8 * width, True), (8 * width, last, False)]
+
+
 class DiscriminatorBody(nn.Module):
-    """Images -> features phi(x) [N, feature_dim] (global sum pooling); spectral norm everywhere."""
+    """Images -> features phi(x) [N, feature_dim] (global sum pooling); spectral norm everywhere.
+    biggan adds self-attention after the first residual block."""
 
     def __init__(self, backbone: Backbone, size: int, channels: int, width: int):
         super().__init__()
@@ -164,13 +164,12 @@ class DiscriminatorBody(nn.Module):
             self.layers = dcgan_discriminator_layers(channels, width)
             self.feature_dim = 8 * width
         else:
-            if size == 32:
-                plan = [(channels, 2 * width, True), (2 * width, 2 * width, True), (2 * width, 2 * width, False),
-                        (2 * width, 2 * width, False)]
-            else:
-                plan = [(channels, width, True), (width, 2 * width, True), (2 * width, 4 * width, True),
-                        (4 * width, 8 * width, True), (8 * width, 8 * width, False)]
-            blocks = [ResidualDownBlock(a, b, down, first=i == 0) for i, (a, b, down) in enumerate(plan)]
+            plan = residual_discriminator_plan(backbone, size, channels, width)
+            blocks: list[nn.Module] = []
+            for i, (a, b, down) in enumerate(plan):
+                blocks.append(ResidualDownBlock(a, b, down, first=i == 0))
+                if backbone == "biggan" and i + 1 == D_ATTENTION_AFTER:
+                    blocks.append(SelfAttention(b, sn=True))
             self.layers = nn.Sequential(*blocks, nn.ReLU())
             self.feature_dim = plan[-1][1]
 

@@ -16,6 +16,7 @@ from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from pairless.nn.adalin import ILN, AdaLIN
+from pairless.nn.init import init_weights
 from pairless.nn.resnet_generator import ResnetBlock, instance_norm
 
 
@@ -28,16 +29,17 @@ class CAMOutput(NamedTuple):
 class ChannelAttention(nn.Module):
     """Class activation map attention.
 
-    A bias-free 1-output classifier scores the globally average-pooled and the globally max-pooled
-    features (two logits per image); its weight vector re-weights the feature channels. The two attended
-    maps are concatenated and fused back to `channels` by a 1x1 convolution and an activation. With a
-    shared classifier (the TensorFlow code behind the paper's results) the two attended maps coincide;
-    the PyTorch code has one classifier per pooling.
+    A 1-output classifier scores the globally average-pooled and the globally max-pooled features (two
+    logits per image); its weight vector re-weights the feature channels. The two attended maps are
+    concatenated and fused back to `channels` by a 1x1 convolution and an activation. With a shared
+    classifier (the TensorFlow code behind the paper's results) the two attended maps coincide; the
+    PyTorch code has one classifier per pooling. With `bias` (the TensorFlow code) the classifier has a
+    bias, which that code also adds to every channel weight; the PyTorch code's classifiers have none.
     """
 
-    def __init__(self, channels: int, activation: nn.Module, shared_classifier: bool = True):
+    def __init__(self, channels: int, activation: nn.Module, shared_classifier: bool = True, bias: bool = True):
         super().__init__()
-        self.classifiers = nn.ModuleList(nn.Linear(channels, 1, bias=False)
+        self.classifiers = nn.ModuleList(nn.Linear(channels, 1, bias=bias)
                                          for _ in range(1 if shared_classifier else 2))
         self.fuse = nn.Conv2d(2 * channels, channels, 1)
         self.activation = activation
@@ -45,17 +47,24 @@ class ChannelAttention(nn.Module):
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """(attended features, CAM logits [N, 2], heat-map [N, 1, H, W])."""
         # Each weight is read once: under spectral norm, every read runs a power iteration.
-        weights = [classifier.weight for classifier in self.classifiers]
-        w_avg, w_max = weights[0], weights[-1]
-        logits = torch.cat([F.linear(x.mean((2, 3)), w_avg), F.linear(x.amax((2, 3)), w_max)], dim=1)
-        attended = torch.cat([x * w_avg[0, :, None, None], x * w_max[0, :, None, None]], dim=1)
+        params = [(classifier.weight, classifier.bias) for classifier in self.classifiers]
+        (w_avg, b_avg), (w_max, b_max) = params[0], params[-1]
+        logits = torch.cat([F.linear(x.mean((2, 3)), w_avg, b_avg), F.linear(x.amax((2, 3)), w_max, b_max)], dim=1)
+        attended = torch.cat([x * channel_weights(w_avg, b_avg), x * channel_weights(w_max, b_max)], dim=1)
         features = self.activation(self.fuse(attended))
         return features, logits, features.sum(1, keepdim=True)
 
 
+def channel_weights(weight: Tensor, bias: Tensor | None) -> Tensor:
+    """A CAM classifier's weight [1, C] as per-channel factors [1, C, 1, 1], its bias added if it has one."""
+    weight = weight if bias is None else weight + bias
+    return weight[0, :, None, None]
+
+
 class GammaBetaMLP(nn.Module):
     """γ and β of the decoder's AdaLIN from the attended features: pool to `grid` x `grid`, flatten,
-    Linear, ReLU, Linear, ReLU, then one bias-free Linear head each.
+    Linear, ReLU, Linear, ReLU, then one Linear head each. All five have biases in the TensorFlow code
+    (`bias`); the PyTorch code has none.
 
     grid 1 is U-GAT-IT light (global average pooling). The full model flattens the whole map (its side is
     the training crop / 4), which ties the weights to one size; pooling to a fixed grid keeps that
@@ -65,13 +74,13 @@ class GammaBetaMLP(nn.Module):
 
     tile_statistics = "grid_means"
 
-    def __init__(self, channels: int, grid: int):
+    def __init__(self, channels: int, grid: int, bias: bool = True):
         super().__init__()
         self.grid = grid
-        self.mlp = nn.Sequential(nn.Linear(grid * grid * channels, channels), nn.ReLU(True),
-                                 nn.Linear(channels, channels), nn.ReLU(True))
-        self.gamma = nn.Linear(channels, channels, bias=False)
-        self.beta = nn.Linear(channels, channels, bias=False)
+        self.mlp = nn.Sequential(nn.Linear(grid * grid * channels, channels, bias=bias), nn.ReLU(True),
+                                 nn.Linear(channels, channels, bias=bias), nn.ReLU(True))
+        self.gamma = nn.Linear(channels, channels, bias=bias)
+        self.beta = nn.Linear(channels, channels, bias=bias)
 
     def forward(self, x: Tensor, statistics: Tensor | None = None) -> tuple[Tensor, Tensor]:
         pooled = F.adaptive_avg_pool2d(x, self.grid) if statistics is None else statistics
@@ -104,7 +113,8 @@ class UGATITGenerator(nn.Module):
     (n AdaLIN residual blocks, two nearest-upsampling blocks with ILN, c7s1-out, tanh)."""
 
     def __init__(self, in_channels: int = 3, out_channels: int = 3, width: int = 64, n_blocks: int = 4,
-                 mlp_grid: int = 1, shared_cam_classifier: bool = True):
+                 mlp_grid: int = 1, shared_cam_classifier: bool = True, tf_biases: bool = True):
+        """`tf_biases`: biases in the CAM classifier and the γ/β MLP, as the TensorFlow code has them."""
         super().__init__()
         channels = 4 * width
         self.encoder = nn.Sequential(
@@ -115,8 +125,8 @@ class UGATITGenerator(nn.Module):
             nn.ReLU(True),
             *[ResnetBlock(channels) for _ in range(n_blocks)],
         )
-        self.cam = ChannelAttention(channels, nn.ReLU(True), shared_cam_classifier)
-        self.gamma_beta = GammaBetaMLP(channels, mlp_grid)
+        self.cam = ChannelAttention(channels, nn.ReLU(True), shared_cam_classifier, tf_biases)
+        self.gamma_beta = GammaBetaMLP(channels, mlp_grid, tf_biases)
         self.blocks = nn.ModuleList(AdaLINResnetBlock(channels) for _ in range(n_blocks))
         self.decoder = nn.Sequential(
             upsample_block(channels, 2 * width), upsample_block(2 * width, width),
@@ -139,23 +149,29 @@ class UGATITDiscriminator(nn.Module):
     doubling), one stride-1 4x4 convolution (doubling again), CAM attention, and a 4x4 convolution to one
     channel. The global discriminator of the paper has 7 layers (5 downsamplings), the local one 5 (3).
     All convolutions but the CAM fusion and the classifier are spectrally normalised.
+
+    `tf_biases` gives the CAM classifier and the output convolution biases (TensorFlow code; PyTorch has
+    none); `init_std` draws every weight from N(0, init_std) before spectral norm (TensorFlow: 0.02),
+    None keeps torch's default initialisation (PyTorch code).
     """
 
     def __init__(self, in_channels: int = 3, width: int = 64, n_layers: int = 5,
-                 shared_cam_classifier: bool = True):
+                 shared_cam_classifier: bool = True, tf_biases: bool = True, init_std: float | None = 0.02):
         super().__init__()
         layers: list[nn.Module] = []
         c_in, c_out = in_channels, width
         for _ in range(n_layers - 2):
-            layers += [nn.ReflectionPad2d(1), spectral_norm(nn.Conv2d(c_in, c_out, 4, stride=2)),
-                       nn.LeakyReLU(0.2, True)]
+            layers += [nn.ReflectionPad2d(1), nn.Conv2d(c_in, c_out, 4, stride=2), nn.LeakyReLU(0.2, True)]
             c_in, c_out = c_out, 2 * c_out
-        layers += [nn.ReflectionPad2d(1), spectral_norm(nn.Conv2d(c_in, c_out, 4)), nn.LeakyReLU(0.2, True)]
+        layers += [nn.ReflectionPad2d(1), nn.Conv2d(c_in, c_out, 4), nn.LeakyReLU(0.2, True)]
         self.features = nn.Sequential(*layers)
-        self.cam = ChannelAttention(c_out, nn.LeakyReLU(0.2, True), shared_cam_classifier)
-        for classifier in self.cam.classifiers:
-            spectral_norm(classifier)
-        self.head = nn.Sequential(nn.ReflectionPad2d(1), spectral_norm(nn.Conv2d(c_out, 1, 4, bias=False)))
+        self.cam = ChannelAttention(c_out, nn.LeakyReLU(0.2, True), shared_cam_classifier, tf_biases)
+        self.head = nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(c_out, 1, 4, bias=tf_biases))
+        if init_std is not None:
+            init_weights(self, "normal", init_std)
+        for module in [*self.features, *self.cam.classifiers, *self.head]:
+            if isinstance(module, (nn.Conv2d, nn.Linear)):
+                spectral_norm(module)
 
     def forward(self, x: Tensor) -> CAMOutput:
         features, cam_logits, heatmap = self.cam(self.features(x))

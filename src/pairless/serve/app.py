@@ -5,8 +5,10 @@
 - The model is loaded once; a lock lets one request at a time use it, and everything a request needs lives
   in its own local variables, so concurrent requests never see each other's images.
 - Uploads are refused with a message the page shows: non-images, files over the size limit, images over the
-  pixel limit, too many files. The app writes no files: uploads are decoded in memory (while parsing,
-  Starlette spools request bodies over 1 MB to the system temp folder) and results go back in the reply.
+  pixel limit, too many files. The request size limit holds for any transfer encoding: bodies are counted
+  while they stream in, and reading stops at the limit (chunked uploads carry no Content-Length). The app
+  writes no files: uploads are decoded in memory (while parsing, Starlette spools request bodies over 1 MB
+  to the system temp folder) and results go back in the reply.
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ from importlib import resources
 from pathlib import PurePath
 
 import torch
-from fastapi import FastAPI, File, Form, Request, UploadFile
+from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse
 from PIL import Image, ImageOps
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from torch import Tensor
 
 from pairless.data.images import to_channels
@@ -56,16 +59,57 @@ class ServeSettings:
             check_tiling(self.tile, self.overlap)
 
     @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * MEGABYTE)
+
+    @property
     def max_request_bytes(self) -> int:
         return int(self.max_files * self.max_upload_mb * MEGABYTE) + MEGABYTE
 
 
-class UploadRefused(Exception):
-    """A request the page should explain to the user (message) with an HTTP status."""
+class UploadRefused(HTTPException):
+    """A request the page should explain to the user (message) with an HTTP status. An HTTPException, so
+    that FastAPI passes it on when it is raised while the request body is being read."""
 
     def __init__(self, message: str, status: int = 400):
-        super().__init__(message)
+        super().__init__(status, message)
         self.status = status
+
+    def __str__(self) -> str:
+        return self.detail
+
+
+class RequestSizeLimit:
+    """ASGI middleware: refuse (413) a request body over `settings.max_request_bytes`, from its declared
+    Content-Length or, whatever the headers say, as soon as the bytes read exceed the limit."""
+
+    def __init__(self, app: ASGIApp, settings: ServeSettings):
+        self.app, self.settings = app, settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        length = dict(scope["headers"]).get(b"content-length", b"")
+        if length.isdigit() and int(length) > self.settings.max_request_bytes:
+            response = JSONResponse({"error": self.message(f"is {int(length) / MEGABYTE:.1f} MB")}, 413)
+            return await response(scope, receive, send)
+        received = 0
+
+        async def counted_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.settings.max_request_bytes:
+                raise UploadRefused(self.message(f"exceeds {self.settings.max_request_bytes / MEGABYTE:.1f} MB"),
+                                    413)
+            return message
+
+        await self.app(scope, counted_receive, send)
+
+    def message(self, size: str) -> str:
+        s = self.settings
+        return (f"the upload {size}; at most {s.max_files} files of {s.max_upload_mb:g} MB each are accepted "
+                "(pairless serve --max-upload-mb)")
 
 
 def has_attention(translator: Translator) -> bool:
@@ -74,9 +118,10 @@ def has_attention(translator: Translator) -> bool:
 
 
 def decode_upload(name: str, data: bytes, settings: ServeSettings) -> Tensor:
-    """An uploaded file as [C, H, W] in [0, 1], or UploadRefused saying why not."""
-    if len(data) > settings.max_upload_mb * MEGABYTE:
-        raise UploadRefused(f"{name} is {len(data) / MEGABYTE:.1f} MB; the limit is {settings.max_upload_mb:g} MB "
+    """An uploaded file (its first max_upload_bytes + 1 bytes) as [C, H, W] in [0, 1], or UploadRefused
+    saying why not."""
+    if len(data) > settings.max_upload_bytes:
+        raise UploadRefused(f"{name} is too large: the limit is {settings.max_upload_mb:g} MB "
                             "(pairless serve --max-upload-mb)", 413)
     too_large = UploadRefused(f"{name} has more than {settings.max_megapixels:g} megapixels "
                               "(pairless serve --max-pixels)", 413)
@@ -130,14 +175,7 @@ def create_app(translator: Translator, settings: ServeSettings | None = None) ->
     def refused(request: Request, exc: UploadRefused) -> JSONResponse:
         return JSONResponse({"error": str(exc)}, status_code=exc.status)
 
-    @app.middleware("http")
-    async def limit_request_size(request: Request, call_next):
-        length = request.headers.get("content-length", "")
-        if length.isdigit() and int(length) > settings.max_request_bytes:
-            message = (f"the upload is {int(length) / MEGABYTE:.1f} MB; at most {settings.max_files} files of "
-                       f"{settings.max_upload_mb:g} MB each are accepted (pairless serve --max-upload-mb)")
-            return JSONResponse({"error": message}, status_code=413)
-        return await call_next(request)
+    app.add_middleware(RequestSizeLimit, settings=settings)
 
     @app.get("/", response_class=HTMLResponse)
     def index() -> str:
@@ -162,7 +200,8 @@ def create_app(translator: Translator, settings: ServeSettings | None = None) ->
         if attention and not has_attention(translator):
             raise UploadRefused(f"the {translator.config.method} model has no attention maps")
         names = [upload.filename or f"image{i + 1}" for i, upload in enumerate(files)]
-        images = [decode_upload(name, upload.file.read(), settings) for name, upload in zip(names, files)]
+        images = [decode_upload(name, upload.file.read(settings.max_upload_bytes + 1), settings)
+                  for name, upload in zip(names, files)]
         results = []
         for name, image in zip(names, images):
             with model_lock, torch.inference_mode():
@@ -195,7 +234,10 @@ def make_server(translator: Translator, settings: ServeSettings):
     return uvicorn.Server(uvicorn.Config(create_app(translator, settings), log_level="warning"))
 
 
-def run_server(translator: Translator, settings: ServeSettings, host: str = "127.0.0.1", port: int = 7860) -> None:
-    """Serve until interrupted (Ctrl-C)."""
+def run_server(translator: Translator, settings: ServeSettings, host: str = "127.0.0.1", port: int = 7860,
+               announce=None) -> None:
+    """Serve until interrupted (Ctrl-C); `announce(url)` is called once the port is open."""
     sock = bind(host, port)
+    if announce:
+        announce(f"http://{host}:{port}")
     make_server(translator, settings).run(sockets=[sock])

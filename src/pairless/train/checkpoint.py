@@ -7,6 +7,7 @@ few step-numbered copies under `checkpoints/`.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -20,7 +21,7 @@ from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_safetensors_bytes
 
 from pairless.config import RunConfig
-from pairless.errors import PairlessError
+from pairless.errors import PairlessError, writing
 from pairless.models.base import TranslationModel
 from pairless.models.registry import get_method
 
@@ -30,13 +31,23 @@ STATE = "latest.state.pt"
 
 
 def atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write `data` to `path` through a temporary file, so `path` holds either the old or the new bytes.
+
+    If writing fails (a full disk), the temporary file is removed and a `PairlessError` names `path`.
+    """
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    with writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with open(tmp, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+            raise
 
 
 def model_channels(cfg: RunConfig) -> tuple[int, int]:
@@ -75,6 +86,40 @@ def save_checkpoint(run_dir: Path, model: TranslationModel, cfg: RunConfig, step
     atomic_write(run_dir / WEIGHTS, weights)
     atomic_write(run_dir / STATE, state)
     return run_dir / WEIGHTS
+
+
+STARTED_RUN = ("config.yaml", "metrics.jsonl")
+"""What a run folder holds from its first iteration on, before its first checkpoint."""
+SHOWN_ENTRIES = 3
+
+
+def check_new_run_dir(run_dir: Path) -> None:
+    """Refuse an --out that is a file, already holds a run, or holds files of anything but a pairless run
+    (training would write config.yaml, samples/, ... over them). A run that stopped before its first
+    checkpoint may be started again."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise PairlessError(f"--out {run_dir} is a file; a run needs a folder of its own: choose another --out")
+    if (run_dir / WEIGHTS).exists():
+        raise PairlessError(f"{run_dir} already holds a run; resume it with --resume {run_dir} or choose "
+                            f"another --out")
+    if not run_dir.is_dir() or all((run_dir / name).is_file() for name in STARTED_RUN):
+        return
+    entries = sorted(entry.name for entry in run_dir.iterdir())
+    if entries:
+        shown = ", ".join(entries[:SHOWN_ENTRIES]) + (f" and {len(entries) - SHOWN_ENTRIES} more"
+                                                      if len(entries) > SHOWN_ENTRIES else "")
+        raise PairlessError(f"--out {run_dir} is not empty and not a pairless run (it holds {shown}); "
+                            f"training would write over such files: choose a new folder, e.g. "
+                            f"--out {new_folder_in(run_dir)}")
+
+
+def new_folder_in(folder: Path, name: str = "run") -> Path:
+    """`folder/run`, or `folder/run-2`, ... whichever does not exist yet."""
+    candidate, number = folder / name, 1
+    while candidate.exists():
+        number += 1
+        candidate = folder / f"{name}-{number}"
+    return candidate
 
 
 def prune_checkpoints(folder: Path, keep_last: int) -> None:
@@ -121,8 +166,22 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[Tr
     with warnings.catch_warnings():  # notes about training-only terms do not concern inference
         warnings.simplefilter("ignore", UserWarning)
         model = build_model(cfg)
-    model.load_state_dict(tensors)
+    load_weights(model, tensors, path)
     return model.to(device).eval(), cfg, step
+
+
+def load_weights(model: torch.nn.Module, tensors: dict[str, torch.Tensor], path: str | Path) -> None:
+    """The checkpoint's tensors into `model`, or one line saying which do not match (e.g. a checkpoint
+    written before a method gained or lost layers)."""
+    try:
+        model.load_state_dict(tensors)
+    except RuntimeError as exc:
+        expected = set(model.state_dict())
+        parts = [f"{kind} {', '.join(sorted(names)[:3])}" for kind, names in
+                 (("missing", expected - set(tensors)), ("unexpected", set(tensors) - expected)) if names]
+        detail = "; ".join(parts) or str(exc).strip().splitlines()[-1].strip()
+        raise PairlessError(f"checkpoint {path} does not fit the model its config describes ({detail}); "
+                            f"was it written by another pairless version?") from None
 
 
 def read_state(path: Path) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 (translation, the default) or labelled images (class-conditional generation, data/labelled.py).
 
 The trainer asks this module for the data set, for the config settings that follow from the data (number
-of classes, channels of IDX sets) and for the fixed batch its sample grids and diagnostics use.
+of classes, channels of IDX sets), whether the samples fit the model, and for the fixed batch its sample
+grids and diagnostics use.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from pairless.config import RunConfig
+from pairless.data.config import MIN_SIZE
 from pairless.data.labelled import LabelledImages
 from pairless.data.unpaired import load_preview_batch
 from pairless.errors import PairlessError
@@ -47,3 +49,34 @@ def preview_batch(cfg: RunConfig, dataset: Dataset, count: int) -> dict[str, Ten
     if isinstance(dataset, LabelledImages):
         return dataset.fixed_batch(GRID_CLASSES, PROBE_IMAGES)
     return load_preview_batch(cfg.data, count)
+
+
+def check_sample_shapes(cfg: RunConfig, dataset: Dataset, model) -> None:
+    """Refuse up front what the networks cannot take: a --size (sample grids, crops) or image sides that are
+    not multiples of the model's size multiple (its generator halves the image that many times over), and,
+    with a preprocessing that keeps each image's size, images of different sizes, because the methods pass
+    A and B images through one network together."""
+    multiple = getattr(model, "size_multiple", None)
+    if multiple is None:  # class-conditional generators have their own fixed sizes
+        return
+    if cfg.data.size % multiple:
+        lower, upper = cfg.data.size // multiple * multiple, -(-cfg.data.size // multiple) * multiple
+        nearest = f"{lower} or {upper}" if lower >= MIN_SIZE else str(upper)
+        raise PairlessError(f"--size {cfg.data.size} is not a multiple of {multiple}, which {cfg.method} needs as "
+                            f"configured; use --size {nearest}")
+    shapes = getattr(dataset, "sample_shapes", {})
+    if len(shapes) > 1:
+        (first, first_path), (other, other_path) = list(shapes.items())[:2]
+        raise PairlessError(f"--preprocess {cfg.data.preprocess} keeps each image's size, and {cfg.method} needs "
+                            f"one size for all: {first_path} gives {_shape(first)} but {other_path} gives "
+                            f"{_shape(other)}; resize the images to one size or use --preprocess resize_and_crop")
+    for (height, width), path in shapes.items():
+        if height % multiple or width % multiple:
+            raise PairlessError(f"image {path} gives {_shape((height, width))} training images, but {cfg.method} "
+                                f"needs sides that are multiples of {multiple}; resize it or use "
+                                f"--preprocess resize_and_crop")
+
+
+def _shape(shape: tuple[int, int]) -> str:
+    height, width = shape
+    return f"{width}x{height}"

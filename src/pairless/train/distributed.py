@@ -80,13 +80,15 @@ def gather_objects(value, group: ProcessGroup) -> list:
     return values
 
 
-def agree_to_stop(requested: bool, group: ProcessGroup, device: torch.device) -> bool:
-    """A stop request (Ctrl-C) seen by any process stops all of them after the same iteration."""
+def agree_to_stop(request: int, group: ProcessGroup, device: torch.device) -> int:
+    """A stop request seen by any process stops all of them after the same iteration. `request` is 0 (none)
+    or a positive code, e.g. the number of the signal (Ctrl-C, SIGTERM) that asked; every process gets the
+    largest code any of them sent."""
     if not group.enabled:
-        return requested
-    flag = torch.tensor([float(requested)], device=device)
+        return request
+    flag = torch.tensor([float(request)], device=device)
     dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-    return bool(flag.item())
+    return int(flag.item())
 
 
 def average_gradients(parameters: Iterable[nn.Parameter], group: ProcessGroup) -> None:

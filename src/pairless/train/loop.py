@@ -1,5 +1,5 @@
 """The training loop shared by every method: data, device, precision, schedule, checkpoints, resume,
-logging, sample grids and a clean stop on Ctrl-C."""
+logging, sample grids and a clean stop on Ctrl-C or SIGTERM."""
 
 from __future__ import annotations
 
@@ -15,16 +15,18 @@ from torch.utils.data import DataLoader, Sampler
 from pairless.config import RunConfig
 from pairless.devices import resolve_device
 from pairless.data.unpaired import UnpairedImageFolder
-from pairless.errors import PairlessError
-from pairless.train.checkpoint import (STATE, WEIGHTS, atomic_write, build_model, read_state, read_weights,
-                                       save_checkpoint, weights_bytes)
-from pairless.train.datasets import data_kind, fit_config_to_data, open_labelled, preview_batch
+from pairless.errors import PairlessError, writing
+from pairless.train.checkpoint import (STATE, WEIGHTS, atomic_write, build_model, check_new_run_dir, load_weights,
+                                       read_state, read_weights, save_checkpoint, weights_bytes)
+from pairless.train.datasets import (check_sample_shapes, data_kind, fit_config_to_data, open_labelled,
+                                     preview_batch)
 from pairless.train.diagnostics import collect_diagnostics
 from pairless.train.distributed import (SINGLE, ProcessGroup, agree_to_stop, barrier, broadcast_from_main,
                                         gather_objects, join_process_group, leave_process_group)
 from pairless.train.evaluation import BEST, TrainingEvaluator
+from pairless.train.health import TrainingHealth
 from pairless.train.monitor import Monitor, SilentMonitor
-from pairless.train.optim import Optimizers, lr_multiplier
+from pairless.train.optim import Optimizers, decay_start, lr_multiplier
 
 PREVIEW_IMAGES = 4
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -35,8 +37,8 @@ class TrainResult:
     run_dir: Path
     step: int
     total_steps: int
-    interrupted: bool
-    """Stopped by Ctrl-C before the last step."""
+    stop_signal: int
+    """The signal (SIGINT: Ctrl-C, or SIGTERM) that stopped training before the last step; 0 if none."""
     losses: dict[str, float]
     main_process: bool = True
     """False in the other processes of a torchrun run (rank > 0), which report nothing."""
@@ -45,9 +47,14 @@ class TrainResult:
     def finished(self) -> bool:
         return self.step >= self.total_steps
 
+    @property
+    def interrupted(self) -> bool:
+        return bool(self.stop_signal)
+
 
 class StepBatchSampler(Sampler[list[int]]):
-    """Batches of global sample indices for steps start..total-1; rank r of w takes its own slice."""
+    """Batches of global sample indices for steps start..total-1; rank r of w takes its own slice.
+    `batch_size` is what one process consumes per step (see `samples_per_step`)."""
 
     def __init__(self, start_step: int, total_steps: int, batch_size: int, rank: int = 0, world_size: int = 1):
         self.start_step, self.total_steps = start_step, total_steps
@@ -81,37 +88,50 @@ def restore_rng_state(state: dict, device: torch.device) -> None:
         torch.cuda.set_rng_state(state["cuda"], device)
 
 
-def _ignore_sigint(_worker_id: int) -> None:
-    """Workers ignore Ctrl-C: the main process finishes the step, saves, and shuts them down."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+"""Ctrl-C, and what `kill`, `timeout`, `docker stop` and cluster schedulers send before they end a process."""
+
+
+def _ignore_stop_signals(_worker_id: int) -> None:
+    """Workers ignore Ctrl-C and SIGTERM: the main process finishes the step, saves, and shuts them down."""
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
 
 
 @contextmanager
 def stop_requests():
-    """Turn the first Ctrl-C into a request to stop after the current step; a second one aborts."""
-    requested = {"stop": False}
+    """Turn the first Ctrl-C or SIGTERM into a request to stop after the current step (`["signal"]` holds
+    its number, 0 until then); a second one aborts."""
+    requested = {"signal": 0}
 
     def handler(signum, frame):
-        if requested["stop"]:
+        if requested["signal"]:
             raise KeyboardInterrupt
-        requested["stop"] = True
+        requested["signal"] = signum
 
     try:
-        previous = signal.signal(signal.SIGINT, handler)
+        previous = {signum: signal.signal(signum, handler) for signum in STOP_SIGNALS}
     except ValueError:  # not the main thread: leave signal handling alone
         yield requested
         return
     try:
         yield requested
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, action in previous.items():
+            signal.signal(signum, action)
+
+
+def samples_per_step(cfg: RunConfig) -> int:
+    """Samples one process consumes per step: --batch-size times the batches a model's step asks for
+    (`batches_per_step` of its config, e.g. one fresh real batch per discriminator step)."""
+    return cfg.train.batch_size * getattr(cfg.model, "batches_per_step", 1)
 
 
 def total_steps(cfg: RunConfig, epoch_length: int, world_size: int = 1) -> int:
-    """--steps, or the iterations of --epochs when every step takes batch_size samples per process."""
+    """--steps, or the iterations of --epochs (passes over the training samples)."""
     if cfg.train.steps is not None:
         return cfg.train.steps
-    return max(1, math.ceil(cfg.train.epochs * epoch_length / (cfg.train.batch_size * world_size)))
+    return max(1, math.ceil(cfg.train.epochs * epoch_length / (samples_per_step(cfg) * world_size)))
 
 
 def prepare_run_dir(run_dir: Path, resume: bool) -> None:
@@ -119,10 +139,10 @@ def prepare_run_dir(run_dir: Path, resume: bool) -> None:
         for name in (WEIGHTS, STATE):
             if not (run_dir / name).is_file():
                 raise PairlessError(f"cannot resume {run_dir}: {name} is missing (nothing saved yet?)")
-    elif (run_dir / WEIGHTS).exists():
-        raise PairlessError(f"{run_dir} already holds a run; resume it with --resume {run_dir} or choose "
-                            f"another --out")
-    run_dir.mkdir(parents=True, exist_ok=True)
+    else:
+        check_new_run_dir(run_dir)
+    with writing(run_dir):
+        run_dir.mkdir(parents=True, exist_ok=True)
 
 
 def train(cfg: RunConfig, run_dir: str | Path, resume: bool = False, quiet: bool = False,
@@ -151,34 +171,42 @@ def _train(cfg: RunConfig, run_dir: Path, resume: bool, quiet: bool, stop_at: in
     dataset = open_dataset(cfg)
     cfg = fit_config_to_data(cfg, dataset).resolved()
     cfg = replace(cfg, train=replace(cfg.train, steps=total_steps(cfg, len(dataset), group.world_size)))
+    if cfg.data.full_frame_decay and isinstance(dataset, UnpairedImageFolder):
+        first_step = decay_start(cfg.train.steps, cfg.train.decay_fraction)
+        dataset.full_frames_from = first_step * samples_per_step(cfg) * group.world_size
     model = build_model(cfg).to(device)
+    check_sample_shapes(cfg, dataset, model)
     optimizers = Optimizers(model, cfg.train, device.type, cfg.train.precision, group)
     step = _restore(run_dir, model, optimizers, device, group, cfg.train.seed) if resume else 0
     broadcast_from_main(model, group)
     if not resume and group.rank > 0:
         torch.manual_seed(rank_seed(cfg.train.seed, group.rank, 0))  # own noise, patches, flips per process
-    if step >= cfg.train.steps:
-        return TrainResult(run_dir, step, cfg.train.steps, False, {}, group.is_main)
+    if step > cfg.train.steps:
+        raise PairlessError(f"{run_dir} is already at step {step}, past the {cfg.train.steps} steps asked for; "
+                            f"pass a larger --steps to train further")
+    if step == cfg.train.steps:
+        return TrainResult(run_dir, step, cfg.train.steps, 0, {}, group.is_main)
     if stop_at is not None and stop_at <= step:
         raise PairlessError(f"--stop-at {stop_at} is not after the run's current step {step}")
     if group.is_main:
         cfg.save(run_dir / "config.yaml")
-    sampler = StepBatchSampler(step, cfg.train.steps, cfg.train.batch_size, group.rank, group.world_size)
+    sampler = StepBatchSampler(step, cfg.train.steps, samples_per_step(cfg), group.rank, group.world_size)
     loader = DataLoader(dataset, batch_sampler=sampler,
                         num_workers=cfg.data.workers, pin_memory=device.type == "cuda",
-                        worker_init_fn=_ignore_sigint, generator=torch.Generator().manual_seed(0))
+                        worker_init_fn=_ignore_stop_signals, generator=torch.Generator().manual_seed(0))
     preview = {k: v.to(device) for k, v in preview_batch(cfg, dataset, PREVIEW_IMAGES).items()}
-    monitor = Monitor(run_dir, step, cfg.train.steps, quiet=quiet) if group.is_main else SilentMonitor()
+    monitor = (Monitor(run_dir, step, cfg.train.steps, quiet, TrainingHealth(model.discriminator_losses()))
+               if group.is_main else SilentMonitor())
     try:
         evaluator = _evaluator(cfg, run_dir, device, monitor, resume, group)
-        step, interrupted = _run_steps(cfg, run_dir, model, optimizers, loader, preview, monitor, device,
+        step, stop_signal = _run_steps(cfg, run_dir, model, optimizers, loader, preview, monitor, device,
                                        step, stop_at, evaluator, group)
         if step < cfg.train.steps:
             monitor.message(f"stopped at step {step}/{cfg.train.steps}; saved {run_dir / WEIGHTS}. "
                             f"Continue with: pairless train --resume {run_dir}")
     finally:
         monitor.close()
-    return TrainResult(run_dir, step, cfg.train.steps, interrupted, monitor.last, group.is_main)
+    return TrainResult(run_dir, step, cfg.train.steps, stop_signal, monitor.last, group.is_main)
 
 
 def open_dataset(cfg: RunConfig):
@@ -188,12 +216,7 @@ def open_dataset(cfg: RunConfig):
         from pairless.data.single_image import SingleImagePair
 
         return SingleImagePair(cfg.data, seed=cfg.train.seed, batch_size=cfg.train.batch_size)
-    dataset = UnpairedImageFolder(cfg.data, seed=cfg.train.seed)
-    if cfg.train.batch_size > 1 and not dataset.fixed_shape:
-        raise PairlessError(f"--batch-size {cfg.train.batch_size} needs images of one size, but "
-                            f"--preprocess {cfg.data.preprocess} keeps their different sizes; use batch 1 "
-                            f"or a cropping --preprocess")
-    return dataset
+    return UnpairedImageFolder(cfg.data, seed=cfg.train.seed)
 
 
 def _evaluator(cfg: RunConfig, run_dir: Path, device, monitor: Monitor, resume: bool,
@@ -217,9 +240,9 @@ def _evaluator(cfg: RunConfig, run_dir: Path, device, monitor: Monitor, resume: 
 
 def _run_steps(cfg: RunConfig, run_dir: Path, model, optimizers: Optimizers, loader, preview, monitor: Monitor,
                device: torch.device, step: int, stop_at: int | None, evaluator: TrainingEvaluator | None,
-               group: ProcessGroup = SINGLE) -> tuple[int, bool]:
-    """Iterate until the end of the schedule, `stop_at` or Ctrl-C; checkpoints on the way and at the end.
-    Returns the step reached and whether Ctrl-C stopped it."""
+               group: ProcessGroup = SINGLE) -> tuple[int, int]:
+    """Iterate until the end of the schedule, `stop_at`, Ctrl-C or SIGTERM; checkpoints on the way and at the
+    end. Returns the step reached and the signal that stopped it before the end (0 if none)."""
     t, total = cfg.train, cfg.train.steps
     saved_step, stopped = step, False
     with stop_requests() as requests:
@@ -230,7 +253,7 @@ def _run_steps(cfg: RunConfig, run_dir: Path, model, optimizers: Optimizers, loa
                 report_progress(cfg, model, losses, preview, monitor, step, device)
             if evaluator and (step % t.eval_every == 0 or step == total):
                 _evaluate(evaluator, model, cfg, step, run_dir, monitor, device)
-            stopped = _stop_requested(requests["stop"], group, device, sync_now=step % t.log_every == 0)
+            stopped = _stop_requested(requests["signal"], group, device, sync_now=step % t.log_every == 0)
             if stopped or (stop_at is not None and step >= stop_at):
                 break
             if step % t.save_every == 0 and step < total:
@@ -238,7 +261,7 @@ def _run_steps(cfg: RunConfig, run_dir: Path, model, optimizers: Optimizers, loa
                 saved_step = step
         if step > saved_step:
             _save(run_dir, model, cfg, step, optimizers, device, evaluator, group)
-    return step, stopped and step < total
+    return step, stopped if step < total else 0
 
 
 def train_iteration(cfg: RunConfig, model, optimizers: Optimizers, batch: dict, step: int,
@@ -253,12 +276,12 @@ def train_iteration(cfg: RunConfig, model, optimizers: Optimizers, batch: dict, 
     return losses
 
 
-def _stop_requested(requested: bool, group: ProcessGroup, device, sync_now: bool) -> bool:
-    """Ctrl-C stops a single process after this iteration. Several processes agree on it at log steps
-    only, so the other iterations carry no extra synchronisation."""
+def _stop_requested(requested: int, group: ProcessGroup, device, sync_now: bool) -> int:
+    """Ctrl-C or SIGTERM (`requested`: its number) stops a single process after this iteration. Several
+    processes agree on it at log steps only, so the other iterations carry no extra synchronisation."""
     if not group.enabled:
         return requested
-    return sync_now and agree_to_stop(requested, group, device)
+    return agree_to_stop(requested, group, device) if sync_now else 0
 
 
 def report_progress(cfg: RunConfig, model, losses: dict, preview, monitor: Monitor, step: int, device) -> None:
@@ -304,7 +327,7 @@ def _restore(run_dir: Path, model, optimizers: Optimizers, device, group: Proces
     if state["step"] != weights_step:
         raise PairlessError(f"cannot resume {run_dir}: {WEIGHTS} is from step {weights_step} but {STATE} from "
                             f"step {state['step']}; copy a matching pair from {run_dir / 'checkpoints'}")
-    model.load_state_dict(tensors)
+    load_weights(model, tensors, run_dir / WEIGHTS)
     model.load_training_state(state["model"])
     optimizers.load_state_dict(state)
     saved = state.get("rng_ranks") or [state["rng"]]

@@ -17,6 +17,7 @@ from torchvision.utils import make_grid
 
 from pairless.data.images import save_image
 from pairless.train.checkpoint import atomic_write
+from pairless.train.health import TrainingHealth
 
 
 MIN_TILE = 128
@@ -65,7 +66,8 @@ class Monitor:
     """Owns the run folder's logs. Loss tensors are accumulated on the device and read back only at
     log steps, so training does not synchronise with the host every iteration."""
 
-    def __init__(self, run_dir: Path, start_step: int, total_steps: int, quiet: bool = False):
+    def __init__(self, run_dir: Path, start_step: int, total_steps: int, quiet: bool = False,
+                 health: TrainingHealth | None = None):
         from torch.utils.tensorboard import SummaryWriter
 
         self.run_dir = run_dir
@@ -77,6 +79,8 @@ class Monitor:
         self.last: dict[str, float] = {}
         self.console = Console(stderr=True, soft_wrap=True)
         self.quiet = quiet
+        self.health = health or TrainingHealth(())
+        self.announced: set[str] = set()
         self.progress = None
         self.started = time.perf_counter()
         self.start_step = start_step
@@ -108,12 +112,18 @@ class Monitor:
         self.writer.add_scalar("lr", lr, step)
         for name, value in scalars.items():
             self.writer.add_scalar(name, value, step)
+        self.health.update_losses(step, self.last)
+        warnings = self._warnings(step)
         elapsed = time.perf_counter() - self.started
         rate = (step - self.start_step) / elapsed if elapsed > 0 else 0.0
         record = {"step": step, "lr": lr, "it_per_s": round(rate, 3), **self.last, **scalars}
+        if warnings:
+            record["warnings"] = warnings
         self.metrics_file.write(json.dumps(record) + "\n")
         self.metrics_file.flush()
         summary = " ".join(f"{k} {v:.3f}" for k, v in self.last.items())
+        if warnings:
+            summary += "  ⚠ " + ", ".join(name.replace("_", " ") for name in warnings)
         if self.progress:
             self.progress.update(self.task, completed=step, rate=f"{rate:.2f} it/s", losses=summary)
         elif not self.quiet:
@@ -123,6 +133,7 @@ class Monitor:
         """Evaluation results: TensorBoard `eval/...`, a `{"step", "eval": {...}}` line in metrics.jsonl."""
         for name, value in metrics.items():
             self.writer.add_scalar(f"eval/{name}", value, step)
+        self.health.update_evaluation(step, metrics)
         self.metrics_file.write(json.dumps({"step": step, "eval": metrics}) + "\n")
         self.metrics_file.flush()
         if not self.quiet:
@@ -134,11 +145,23 @@ class Monitor:
             self.progress.update(self.task, completed=step)
 
     def save_samples(self, step: int, rows: list[dict[str, Tensor]]) -> Path:
+        self.health.update_samples(step, rows)
         grid = sample_grid(rows)
         path = self.run_dir / "samples" / f"step_{step:08d}.png"
         save_image(grid, path)
         self.writer.add_image("samples", grid, step)
         return path
+
+    def _warnings(self, step: int) -> dict[str, str]:
+        """The health warnings now in force, logged to TensorBoard (`health/<name>`: 1 while it lasts, 0 when
+        it clears); each is announced once in the terminal when it appears."""
+        current = self.health.warnings
+        for name in current.keys() | self.announced:
+            self.writer.add_scalar(f"health/{name}", float(name in current), step)
+        for name in current.keys() - self.announced:
+            self.message(f"warning: {current[name]}")
+        self.announced = set(current)
+        return dict(current)
 
     def message(self, text: str) -> None:
         """Shown even when quiet: what the user must know (e.g. how to resume)."""

@@ -12,13 +12,17 @@ from pairless.train.config import TrainConfig
 from pairless.train.distributed import SINGLE, ProcessGroup, average_gradients
 
 
+def decay_start(total_steps: int, decay_fraction: float) -> int:
+    """The first step of the learning-rate decay phase (total_steps when there is none)."""
+    return total_steps - round(total_steps * decay_fraction)
+
+
 def lr_multiplier(step: int, total_steps: int, decay_fraction: float) -> float:
     """Constant, then linear decay to zero over the last `decay_fraction` of the steps (CycleGAN/CUT)."""
-    decay_steps = round(total_steps * decay_fraction)
-    decay_start = total_steps - decay_steps
-    if step < decay_start or decay_steps == 0:
+    start = decay_start(total_steps, decay_fraction)
+    if step < start:
         return 1.0
-    return max(0.0, 1.0 - (step - decay_start + 1) / (decay_steps + 1))
+    return max(0.0, 1.0 - (step - start + 1) / (total_steps - start + 1))
 
 
 FUSED_ADAM_DEVICES = ("cpu", "cuda", "mps", "xpu")
