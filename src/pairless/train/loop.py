@@ -13,7 +13,7 @@ import torch
 from torch.utils.data import DataLoader, Sampler
 
 from pairless.config import RunConfig
-from pairless.devices import resolve_device
+from pairless.devices import resolve_device, set_cuda_speed_options
 from pairless.data.unpaired import UnpairedImageFolder
 from pairless.errors import PairlessError, writing
 from pairless.train.checkpoint import (STATE, WEIGHTS, atomic_write, build_model, check_new_run_dir, load_weights,
@@ -27,6 +27,7 @@ from pairless.train.evaluation import BEST, TrainingEvaluator
 from pairless.train.health import TrainingHealth
 from pairless.train.monitor import Monitor, SilentMonitor
 from pairless.train.optim import Optimizers, decay_start, lr_multiplier
+from pairless.train.speed import compile_networks
 
 PREVIEW_IMAGES = 4
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -165,9 +166,7 @@ def _train(cfg: RunConfig, run_dir: Path, resume: bool, quiet: bool, stop_at: in
     prepare_run_dir(run_dir, resume)
     barrier(group)  # no rank may see rank 0's first files as "a run already there"
     torch.manual_seed(cfg.train.seed)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
-        torch.set_float32_matmul_precision("high")
+    set_cuda_speed_options(device, cfg.train.tf32, cfg.train.cudnn_benchmark)
     dataset = open_dataset(cfg)
     cfg = fit_config_to_data(cfg, dataset).resolved()
     cfg = replace(cfg, train=replace(cfg.train, steps=total_steps(cfg, len(dataset), group.world_size)))
@@ -175,6 +174,8 @@ def _train(cfg: RunConfig, run_dir: Path, resume: bool, quiet: bool, stop_at: in
         first_step = decay_start(cfg.train.steps, cfg.train.decay_fraction)
         dataset.full_frames_from = first_step * samples_per_step(cfg) * group.world_size
     model = build_model(cfg).to(device)
+    if cfg.train.cuda_graphs:
+        compile_networks(model)
     check_sample_shapes(cfg, dataset, model)
     optimizers = Optimizers(model, cfg.train, device.type, cfg.train.precision, group)
     step = _restore(run_dir, model, optimizers, device, group, cfg.train.seed) if resume else 0
