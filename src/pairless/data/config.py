@@ -37,6 +37,11 @@ class DataConfig:
     """BtoA swaps the two domains, so a one-way model learns B to A."""
     workers: int = 2
     """Data loader worker processes (0 loads in the training process)."""
+    cache_mb: int = 2048
+    """Decoded training images are kept in memory (8-bit ones as uint8) up to this many MiB, filled before
+    training so that the loader's worker processes share them; 0: decode every image each time it is used."""
+    pin_memory: bool = True
+    """On CUDA, batches are put in page-locked memory so that copying them to the GPU overlaps the step."""
     full_frame_decay: bool = False
     """While the learning rate decays, resize to --size instead of --load-size: with resize_and_crop the model
     then sees whole images at the test-time framing (flips only). The reference code of CUT, FastCUT,
@@ -54,6 +59,8 @@ class DataConfig:
                 raise PairlessError(f"--{name.replace('_', '-')} must be 1 or 3, got {getattr(self, name)}")
         if self.workers < 0:
             raise PairlessError(f"--workers must be 0 or more, got {self.workers}")
+        if self.cache_mb < 0:
+            raise PairlessError(f"--cache-mb must be 0 (off) or more, got {self.cache_mb}")
         if bool(self.data_a) != bool(self.data_b):
             raise PairlessError("--data-a and --data-b go together: one image file for each domain")
         if self.data_a and not self.single_image:

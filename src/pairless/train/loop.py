@@ -193,7 +193,7 @@ def _train(cfg: RunConfig, run_dir: Path, resume: bool, quiet: bool, stop_at: in
         cfg.save(run_dir / "config.yaml")
     sampler = StepBatchSampler(step, cfg.train.steps, samples_per_step(cfg), group.rank, group.world_size)
     loader = DataLoader(dataset, batch_sampler=sampler,
-                        num_workers=cfg.data.workers, pin_memory=device.type == "cuda",
+                        num_workers=cfg.data.workers, pin_memory=cfg.data.pin_memory and device.type == "cuda",
                         worker_init_fn=_ignore_stop_signals, generator=torch.Generator().manual_seed(0))
     preview = {k: v.to(device) for k, v in preview_batch(cfg, dataset, PREVIEW_IMAGES).items()}
     monitor = (Monitor(run_dir, step, cfg.train.steps, quiet, TrainingHealth(model.discriminator_losses()))
@@ -217,7 +217,9 @@ def open_dataset(cfg: RunConfig):
         from pairless.data.single_image import SingleImagePair
 
         return SingleImagePair(cfg.data, seed=cfg.train.seed, batch_size=cfg.train.batch_size)
-    return UnpairedImageFolder(cfg.data, seed=cfg.train.seed)
+    dataset = UnpairedImageFolder(cfg.data, seed=cfg.train.seed)
+    dataset.preload(cfg.data.cache_mb)
+    return dataset
 
 
 def _evaluator(cfg: RunConfig, run_dir: Path, device, monitor: Monitor, resume: bool,
