@@ -21,9 +21,10 @@ import torch
 
 from pairless.checkpoint import build_model
 from pairless.config import RunConfig
-from pairless.devices import resolve_device
+from pairless.devices import resolve_device, set_cuda_speed_options
 from pairless.train.loop import autocast
 from pairless.train.optim import Optimizers
+from pairless.train.speed import compile_networks
 
 # Reference implementations on an H100 at 256 px, batch 1, default settings (issues 3, 4 and 8):
 # seconds per iteration and nvidia-smi peak memory of the whole process in GB.
@@ -77,6 +78,8 @@ def time_model(name: str, size: int, batch_size: int, iters: int, warmup: int, p
                                              "train.precision": precision, **overrides})
     torch.manual_seed(0)
     model = build_model(cfg).to(device)
+    if cfg.train.cuda_graphs:
+        compile_networks(model)
     optimizers = Optimizers(model, cfg.train, device.type, precision)
     batch = {key: torch.rand(batch_size, 3, size, size, device=device) * 2 - 1 for key in ("A", "B")}
     if device.type == "cuda":
@@ -109,9 +112,7 @@ def main() -> None:
                         help="config override for every model, e.g. --set width=8 (repeatable)")
     args = parser.parse_args()
     device = resolve_device(args.device)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
-        torch.set_float32_matmul_precision("high")
+    set_cuda_speed_options(device, tf32=True, cudnn_benchmark=True)
     overrides = dict(item.split("=", 1) for item in args.set)
     print(f"device: {torch.cuda.get_device_name(device) if device.type == 'cuda' else device.type}, "
           f"{args.size} px, batch {args.batch_size}, {args.precision}, median of {args.iters} iterations")

@@ -23,3 +23,13 @@ def resolve_device(name: str) -> torch.device:
     if device.type == "mps" and not torch.backends.mps.is_available():
         raise PairlessError(f"--device {name}: MPS is not available on this machine")
     return device
+
+
+def set_cuda_speed_options(device: torch.device, tf32: bool, cudnn_benchmark: bool) -> None:
+    """TF32 arithmetic and cuDNN autotuning on `device` if it is a CUDA device, set both ways (these are
+    process-wide settings, so a run with them off must clear what an earlier one set)."""
+    if device.type != "cuda":
+        return
+    torch.set_float32_matmul_precision("high" if tf32 else "highest")
+    torch.backends.cudnn.allow_tf32 = tf32
+    torch.backends.cudnn.benchmark = cudnn_benchmark

@@ -22,6 +22,18 @@ class TrainConfig(Checked):
     beta1: float = 0.5
     beta2: float = 0.999
     weight_decay: float = 0.0
+    fused_optimizer: bool = True
+    """Adam as one fused kernel per step where torch has one (CPU, CUDA, MPS, XPU), RMSprop as multi-tensor
+    ops; off: torch's default implementation (a loop over the parameters on CPU, multi-tensor on CUDA)."""
+    tf32: bool = True
+    """On CUDA, float32 matmuls and convolutions run on TF32 tensor cores (10-bit mantissa products, fp32
+    sums); off: full fp32 arithmetic."""
+    cudnn_benchmark: bool = True
+    """On CUDA, cuDNN times its convolution algorithms for each new input shape and keeps the fastest."""
+    cuda_graphs: bool = False
+    """Opt-in: every trained network is compiled with torch.compile(mode="reduce-overhead"), which on CUDA
+    replays its kernels as CUDA graphs (for fixed-shape steps; the first iterations compile). Not yet timed
+    on a GPU, hence off by default."""
     seed: int = 0
     device: str = "auto"
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"

@@ -130,3 +130,42 @@ def test_sample_shapes_name_an_image_of_each_shape(unpaired_dir):
     (unpaired_dir / "trainB" / "img000.png").rename(unpaired_dir / "trainB" / "wide.png")
     shapes = UnpairedImageFolder(config(unpaired_dir, preprocess="none")).sample_shapes
     assert {shape: path.name for shape, path in shapes.items()} == {(36, 40): "img000.png", (36, 48): "wide.png"}
+
+
+def test_cached_images_give_the_same_samples_bit_for_bit(unpaired_dir):
+    plain = UnpairedImageFolder(config(unpaired_dir, channels_a=1), seed=5)
+    cached = UnpairedImageFolder(config(unpaired_dir, channels_a=1), seed=5)
+    used = cached.preload(budget_mb=1)
+    assert used == (5 + 4) * 3 * 36 * 40  # every image, as uint8 (a 40x36 RGB file)
+    assert len(cached.a.cache) == 5 and {p.dtype for p in cached.b.cache.values()} == {torch.uint8}
+    for index in range(12):
+        for key in ("A", "B"):
+            assert torch.equal(cached[index][key], plain[index][key])
+
+
+def test_the_cache_stops_at_its_budget_and_is_off_at_zero(unpaired_dir):
+    one_image = 3 * 36 * 40
+    ds = UnpairedImageFolder(config(unpaired_dir))
+    assert ds.preload(budget_mb=0) == 0 and not ds.a.cache
+    ds.a.cache.clear()
+    assert ds.a.preload(budget=2 * one_image + 1) == 2 * one_image
+    assert sorted(ds.a.cache) == [0, 1]
+
+
+def test_an_image_that_breaks_before_caching_is_still_reported_when_used(unpaired_dir):
+    good = unpaired_dir / "trainA" / "img000.png"
+    strict = UnpairedImageFolder(config(unpaired_dir, serial=True))
+    lenient = UnpairedImageFolder(config(unpaired_dir, skip_bad_images=True, serial=True))
+    good.write_bytes(good.read_bytes()[:100])
+    strict.preload(budget_mb=1)
+    lenient.preload(budget_mb=1)
+    assert 0 not in strict.a.cache and 1 in strict.a.cache
+    with pytest.raises(BadImageError, match="img000.png"):
+        strict[0]
+    with pytest.warns(UserWarning, match="img000.png"):
+        assert lenient[0]["A_path"].endswith("img001.png")
+
+
+def test_a_negative_cache_budget_is_an_error_naming_the_option():
+    with pytest.raises(PairlessError, match="--cache-mb"):
+        DataConfig(cache_mb=-1)

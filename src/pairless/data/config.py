@@ -38,6 +38,11 @@ class DataConfig(Checked):
     """BtoA swaps the two domains, so a one-way model learns B to A."""
     workers: int = bounded(2, at_least=0)
     """Data loader worker processes (0 loads in the training process)."""
+    cache_mb: int = bounded(2048, at_least=0)
+    """Decoded training images are kept in memory (8-bit ones as uint8) up to this many MiB, filled before
+    training so that the loader's worker processes share them; 0: decode every image each time it is used."""
+    pin_memory: bool = True
+    """On CUDA, batches are put in page-locked memory so that copying them to the GPU overlaps the step."""
     full_frame_decay: bool = False
     """While the learning rate decays, resize to --size instead of --load-size: with resize_and_crop the model
     then sees whole images at the test-time framing (flips only). The reference code of CUT, FastCUT,

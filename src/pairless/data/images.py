@@ -62,15 +62,26 @@ def _identity(path: Path) -> tuple[int, int] | None:
 
 def read_image(path: str | Path, channels: int | None = None) -> Tensor:
     """Decode an image file to float32 [C, H, W] in [0, 1]; `channels` 1 or 3 converts (None keeps)."""
+    return pixels_to_image(read_pixels(path), channels)
+
+
+def read_pixels(path: str | Path) -> Tensor:
+    """An image file's pixels [C, H, W] as stored: uint8 for 8-bit files (a quarter of the memory of
+    floats, for caching), float32 in [0, 1] for deeper ones."""
     path = Path(path)
     try:
-        image = _decode(path)
+        return _decode(path)
     except BadImageError:
         raise
     except FileNotFoundError:
         raise BadImageError(f"image not found: {path}") from None
     except Exception as exc:  # Pillow, tifffile and torchvision raise many types for broken files
         raise BadImageError(f"cannot read image {path}: {_reason(exc)}") from None
+
+
+def pixels_to_image(pixels: Tensor, channels: int | None = None) -> Tensor:
+    """`read_pixels`' output as float32 in [0, 1], converted to `channels` (None keeps)."""
+    image = pixels.float() / 255.0 if pixels.dtype == torch.uint8 else pixels
     return to_channels(image, channels) if channels else image
 
 
@@ -129,7 +140,7 @@ def _decode(path: Path) -> Tensor:
         if image.mode not in {"L", "RGB"}:
             image = image.convert("L" if image.mode in {"1", "LA", "I"} else "RGB")
         array = np.asarray(image, dtype=np.uint8)
-    tensor = torch.from_numpy(array.copy()).float() / 255.0
+    tensor = torch.from_numpy(array.copy())
     return tensor[None] if tensor.ndim == 2 else tensor.permute(2, 0, 1).contiguous()
 
 

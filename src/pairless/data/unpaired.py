@@ -11,7 +11,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from pairless.data.config import DataConfig
-from pairless.data.images import image_size, read_image, require_folder, warn_bad_image
+from pairless.data.images import image_size, pixels_to_image, read_image, read_pixels, require_folder, warn_bad_image
 from pairless.data.transforms import check_fits, output_shape, test_transform, train_transform
 from pairless.errors import BadImageError, PairlessError
 
@@ -47,19 +47,39 @@ class DomainFolder:
             self.shapes.setdefault(output_shape(width, height, cfg), path)
         if not self.paths:
             raise PairlessError(f"{what} folder {folder} holds no readable images")
+        self.cache: dict[int, Tensor] = {}
+        """Decoded pixels by position in `paths` (see `preload`)."""
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def load(self, index: int) -> tuple[Tensor, Path]:
-        """Decode image `index`; with skip_bad_images, an unreadable one is replaced by the next."""
+        """Image `index` (from the cache or decoded); with skip_bad_images, an unreadable one is replaced by
+        the next."""
         for attempt in range(len(self.paths)):
-            path = self.paths[(index + attempt) % len(self.paths)]
+            position = (index + attempt) % len(self.paths)
+            path = self.paths[position]
             try:
-                return read_image(path, self.channels), path
+                pixels = self.cache[position] if position in self.cache else read_pixels(path)
+                return pixels_to_image(pixels, self.channels), path
             except BadImageError as exc:
                 self._skip_or_raise(exc)
         raise PairlessError(f"no image in {self.folder} could be read")
+
+    def preload(self, budget: int) -> int:
+        """Decode images into the cache, in order, while they fit in `budget` bytes; returns the bytes used.
+        An unreadable image stays out of the cache and is reported when it is used, as without one."""
+        used = 0
+        for position, path in enumerate(self.paths):
+            try:
+                pixels = read_pixels(path)
+            except BadImageError:
+                continue
+            if used + pixels.nbytes > budget:
+                break
+            self.cache[position] = pixels
+            used += pixels.nbytes
+        return used
 
     def _skip_or_raise(self, exc: BadImageError) -> None:
         if not self.skip_bad:
@@ -93,6 +113,14 @@ class UnpairedImageFolder(Dataset):
 
     def __len__(self) -> int:
         return self.epoch_length
+
+    def preload(self, budget_mb: int) -> int:
+        """Keep decoded training images in memory, up to `budget_mb` MiB for both domains (A first); returns
+        the bytes used. Filled in the training process before the loader starts, whose forked workers then
+        share the memory instead of decoding each image again at every use."""
+        budget = budget_mb * 2**20
+        used = self.a.preload(budget)
+        return used + self.b.preload(budget - used)
 
     @property
     def sample_shapes(self) -> dict[tuple[int, int], Path]:

@@ -65,11 +65,30 @@ class Method(nn.Module):
     def __init__(self, config):
         super().__init__()
         self.config = config
+        self._host_scalars: dict[str, int] = {}
+        self.register_load_state_dict_post_hook(_forget_host_scalars)
 
     @classmethod
     def build(cls, config, channels_a: int, channels_b: int) -> Method:
         """The model for data with these channel counts (domain A, domain B; labelled data has only A)."""
         raise NotImplementedError
+
+    def register_host_scalar(self, name: str, dtype: torch.dtype = torch.long) -> None:
+        """A scalar buffer, 0 at first, that training reads every iteration (e.g. an iteration counter).
+
+        It is saved with the weights like any buffer, and its value is also kept on the host, so reading
+        it with `host_scalar` does not wait for the device; after loading weights it is read once."""
+        self.register_buffer(name, torch.zeros((), dtype=dtype))
+        self._host_scalars[name] = 0
+
+    def host_scalar(self, name: str) -> int:
+        if name not in self._host_scalars:
+            self._host_scalars[name] = int(getattr(self, name))
+        return self._host_scalars[name]
+
+    def set_host_scalar(self, name: str, value: int) -> None:
+        getattr(self, name).fill_(value)
+        self._host_scalars[name] = value
 
     def optimizer_groups(self) -> list[OptimizerGroup]:
         raise NotImplementedError
@@ -174,6 +193,12 @@ class CycleTranslationModel(TranslationModel):
         fake_b, fake_a = self.G_AB(batch["A"]), self.G_BA(batch["B"])
         return [{"real_A": batch["A"], "fake_B": fake_b, "rec_A": self.G_BA(fake_b)},
                 {"real_B": batch["B"], "fake_A": fake_a, "rec_B": self.G_AB(fake_a)}]
+
+
+def _forget_host_scalars(model: Method, incompatible_keys) -> None:
+    """Loaded weights bring their own values of the host scalars: read them again when next needed."""
+    del incompatible_keys
+    model._host_scalars.clear()
 
 
 @contextmanager

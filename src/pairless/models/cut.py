@@ -24,6 +24,7 @@ from pairless.models.contrastive import (
 )
 from pairless.models.feature_losses import FeatureLossOptions, feature_losses
 from pairless.models.options import ResnetOptions
+from pairless.models.randomness import host_uniform
 from pairless.models.registry import register
 from pairless.nn.init import InitScheme, init_weights
 from pairless.nn.patch_sampler import PatchSampleMLP
@@ -71,7 +72,7 @@ class CUTModel(TranslationModel):
         c = self.config
         real_a, real_b = batch["A"], batch["B"]
         n = real_a.shape[0]
-        flipped = c.flip_equivariance and bool(torch.rand(()) < 0.5)
+        flipped = c.flip_equivariance and host_uniform() < 0.5
         source = real_a.flip(3) if flipped else real_a
         inputs = torch.cat([source, real_b]) if self.use_nce_idt else source
         output, features = self.G(inputs, c.nce_layers)

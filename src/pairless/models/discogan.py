@@ -57,14 +57,14 @@ class DiscoGANModel(CycleTranslationModel):
         self.D_B = ConvDiscriminator(channels_b, widths, norm=c.norm)
         for net in (self.G_AB, self.G_BA, self.D_A, self.D_B):
             init_weights(net, c.init, c.init_gain)
-        self.register_buffer("iteration", torch.zeros((), dtype=torch.long))
+        self.register_host_scalar("iteration")
 
     def optimizer_groups(self) -> list[OptimizerGroup]:
         return [OptimizerGroup("G", ("G_AB", "G_BA")), OptimizerGroup("D", ("D_A", "D_B"))]
 
     def reconstruction_rate(self) -> float:
         c = self.config
-        return c.starting_rate if int(self.iteration) < c.gan_curriculum else c.default_rate
+        return c.starting_rate if self.host_scalar("iteration") < c.gan_curriculum else c.default_rate
 
     def train_step(self, batch: dict[str, Tensor], updater: Updater) -> dict[str, Tensor]:
         c = self.config
@@ -85,7 +85,7 @@ class DiscoGANModel(CycleTranslationModel):
         terms["rec_B"] = F.mse_loss(self.G_AB(fake_a).float(), real_b.float())
         g = Objective("G", terms | extra, self.generator_weights())
         updater.step(g.total, "G")
-        self.iteration += 1
+        self.set_host_scalar("iteration", self.host_scalar("iteration") + 1)
         return logged(d, g)
 
     def generator_weights(self) -> dict[str, float]:

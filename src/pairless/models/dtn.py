@@ -85,8 +85,8 @@ class DTNModel(TranslationModel):
         for net in self.children():
             init_weights(net, c.init, c.init_gain)
         self.f.requires_grad_(self.pretrains)
-        self.register_buffer("iteration", torch.zeros((), dtype=torch.long))
-        self.register_buffer("encoder_loaded", torch.zeros((), dtype=torch.bool))
+        self.register_host_scalar("iteration")
+        self.register_host_scalar("encoder_loaded", torch.bool)
 
     def optimizer_groups(self) -> list[OptimizerGroup]:
         groups = [OptimizerGroup("G", ("g",)), OptimizerGroup("D", ("D",))]
@@ -95,16 +95,16 @@ class DTNModel(TranslationModel):
         return groups
 
     def pretraining(self) -> bool:
-        return self.pretrains and int(self.iteration) < self.config.pretrain_steps
+        return self.pretrains and self.host_scalar("iteration") < self.config.pretrain_steps
 
     def train_step(self, batch: dict[str, Tensor], updater: Updater) -> dict[str, Tensor]:
-        if not self.pretrains and not bool(self.encoder_loaded):
+        if not self.pretrains and not self.host_scalar("encoder_loaded"):
             self.load_encoder(self.config.encoder)
         pretraining = self.pretraining()
         self.f.train(pretraining)  # a fixed f also keeps its batch-norm statistics fixed
         self.f.requires_grad_(pretraining)
         losses = self.autoencoder_step(batch["A"], updater) if pretraining else self.transfer_step(batch, updater)
-        self.iteration += 1
+        self.set_host_scalar("iteration", self.host_scalar("iteration") + 1)
         return losses
 
     def autoencoder_step(self, source: Tensor, updater: Updater) -> dict[str, Tensor]:
@@ -152,7 +152,7 @@ class DTNModel(TranslationModel):
                                 f"{self.config.width}, --feature-dim {self.config.feature_dim} and --norm "
                                 f"{self.config.norm}, and the source channels {self.channels_a})")
         self.f.load_state_dict(tensors)
-        self.encoder_loaded.fill_(True)
+        self.set_host_scalar("encoder_loaded", 1)
 
     def translate(self, images: Tensor, direction: str = "AtoB") -> Tensor:
         self.check_direction(direction)

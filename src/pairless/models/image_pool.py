@@ -5,11 +5,13 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from pairless.models.randomness import host_randint, host_uniform
+
 
 class ImagePool:
     """Until full, every image is stored and returned. Then each image is, with probability 1/2, swapped
-    for a random stored one (which is returned and replaced), else returned as is. Randomness comes from
-    torch's global generator, so a restored RNG state replays the same choices."""
+    for a random stored one (which is returned and replaced), else returned as is. The choices come from
+    torch's global generator, read on the host (models/randomness.py), so a restored RNG state replays them."""
 
     def __init__(self, size: int):
         self.size = size
@@ -25,8 +27,8 @@ class ImagePool:
             if len(self.images) < self.size:
                 self.images.append(image.clone())
                 out.append(image)
-            elif torch.rand(()) < 0.5:
-                slot = int(torch.randint(len(self.images), ()))
+            elif host_uniform() < 0.5:
+                slot = host_randint(len(self.images))
                 out.append(self.images[slot].clone())
                 self.images[slot] = image.clone()
             else:

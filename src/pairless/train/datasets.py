@@ -69,6 +69,7 @@ def open_training_data(cfg: RunConfig) -> TrainingData:
         dataset = SingleImagePair(cfg.data, seed=cfg.train.seed, batch_size=cfg.train.batch_size)
     else:
         dataset = UnpairedImageFolder(cfg.data, seed=cfg.train.seed)
+        dataset.preload(cfg.data.cache_mb)
     return TrainingData(dataset, fit_config_to_data(cfg, dataset))
 
 

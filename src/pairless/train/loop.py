@@ -27,7 +27,7 @@ from pairless.checkpoint import (
 )
 from pairless.config import RunConfig
 from pairless.data.unpaired import UnpairedImageFolder
-from pairless.devices import resolve_device
+from pairless.devices import resolve_device, set_cuda_speed_options
 from pairless.errors import PairlessError, writing
 from pairless.models.base import Method, TranslationModel, resolved
 from pairless.train.datasets import check_sample_shapes, open_training_data
@@ -45,6 +45,7 @@ from pairless.train.evaluation import BEST, TrainingEvaluator
 from pairless.train.health import TrainingHealth
 from pairless.train.monitor import Monitor, SilentMonitor
 from pairless.train.optim import Optimizers, decay_start, lr_multiplier
+from pairless.train.speed import compile_networks
 
 PREVIEW_IMAGES = 4
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -183,9 +184,7 @@ def _train(cfg: RunConfig, run_dir: Path, resume: bool, quiet: bool, stop_at: in
     prepare_run_dir(run_dir, resume)
     barrier(group)  # no rank may see rank 0's first files as "a run already there"
     torch.manual_seed(cfg.train.seed)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
-        torch.set_float32_matmul_precision("high")
+    set_cuda_speed_options(device, cfg.train.tf32, cfg.train.cudnn_benchmark)
     data = open_training_data(cfg)
     dataset, cfg = data.dataset, data.config.resolved()
     steps = total_steps(cfg, len(dataset), group.world_size)
@@ -194,6 +193,8 @@ def _train(cfg: RunConfig, run_dir: Path, resume: bool, quiet: bool, stop_at: in
         first_step = decay_start(steps, cfg.train.decay_fraction)
         dataset.full_frames_from = first_step * samples_per_step(cfg) * group.world_size
     model = build_model(cfg).to(device)
+    if cfg.train.cuda_graphs:
+        compile_networks(model)
     check_sample_shapes(cfg, dataset, model)
     optimizers = Optimizers(model, cfg.train, device.type, cfg.train.precision, group)
     step = _restore(run_dir, model, optimizers, device, group, cfg.train.seed) if resume else 0
@@ -211,7 +212,7 @@ def _train(cfg: RunConfig, run_dir: Path, resume: bool, quiet: bool, stop_at: in
         cfg.save(run_dir / "config.yaml")
     sampler = StepBatchSampler(step, steps, samples_per_step(cfg), group.rank, group.world_size)
     loader = DataLoader(dataset, batch_sampler=sampler,
-                        num_workers=cfg.data.workers, pin_memory=device.type == "cuda",
+                        num_workers=cfg.data.workers, pin_memory=cfg.data.pin_memory and device.type == "cuda",
                         worker_init_fn=_ignore_stop_signals, generator=torch.Generator().manual_seed(0))
     preview = {k: v.to(device) for k, v in data.preview(PREVIEW_IMAGES).items()}
     monitor = (Monitor(run_dir, step, steps, quiet, TrainingHealth(model.discriminator_losses()))

@@ -25,14 +25,33 @@ def lr_multiplier(step: int, total_steps: int, decay_fraction: float) -> float:
     return max(0.0, 1.0 - (step - start + 1) / (total_steps - start + 1))
 
 
-def build_optimizer(model: Method, group: OptimizerGroup, cfg: TrainConfig) -> torch.optim.Optimizer:
+FUSED_ADAM_DEVICES = ("cpu", "cuda", "mps", "xpu")
+"""Device types on which torch's Adam has a fused kernel."""
+
+
+def optimizer_implementation(kind: str, cfg: TrainConfig, device_type: str) -> dict[str, bool | None]:
+    """Which of torch's implementations an optimiser of `kind` uses (see TrainConfig.fused_optimizer).
+
+    A fused Adam step is one kernel for all of an optimiser's parameters instead of about ten per
+    parameter; the result agrees with the other implementations to rounding.
+    """
+    fast = cfg.fused_optimizer
+    if kind == "rmsprop":
+        return {"foreach": True if fast else None}
+    fused = fast and device_type in FUSED_ADAM_DEVICES
+    return {"fused": True if fused else None, "foreach": True if fast and not fused else None}
+
+
+def build_optimizer(model: Method, group: OptimizerGroup, cfg: TrainConfig,
+                    implementation: dict[str, bool | None]) -> torch.optim.Optimizer:
     params = [p for name in group.networks for p in getattr(model, name).parameters()]
     lr = group.lr if group.lr is not None else cfg.lr
     weight_decay = group.weight_decay if group.weight_decay is not None else cfg.weight_decay
     if group.kind == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr, weight_decay=weight_decay)
+        return torch.optim.RMSprop(params, lr=lr, weight_decay=weight_decay, foreach=implementation.get("foreach"))
     betas = group.betas if group.betas is not None else (cfg.beta1, cfg.beta2)
-    return torch.optim.Adam(params, lr=lr, betas=betas, weight_decay=weight_decay)
+    return torch.optim.Adam(params, lr=lr, betas=betas, weight_decay=weight_decay,
+                            foreach=implementation.get("foreach"), fused=implementation.get("fused"))
 
 
 class Optimizers:
@@ -42,7 +61,9 @@ class Optimizers:
                  process_group: ProcessGroup = SINGLE):
         self.model = model
         self.process_group = process_group
-        self.groups = {g.name: build_optimizer(model, g, cfg) for g in model.optimizer_groups()}
+        model_groups = model.optimizer_groups()
+        self.implementations = {g.name: optimizer_implementation(g.kind, cfg, device_type) for g in model_groups}
+        self.groups = {g.name: build_optimizer(model, g, cfg, self.implementations[g.name]) for g in model_groups}
         self.base_lrs = {name: opt.param_groups[0]["lr"] for name, opt in self.groups.items()}
         self.device_type = device_type
         self.scaler = torch.amp.GradScaler(device_type) if precision == "fp16" else None
@@ -84,7 +105,10 @@ class Optimizers:
                 "scaler": self.scaler.state_dict() if self.scaler else None}
 
     def load_state_dict(self, state: dict) -> None:
+        """Load saved optimiser states; they continue with this run's implementation, whichever one saved them."""
         for name, opt in self.groups.items():
-            opt.load_state_dict(state["optimizers"][name])
+            saved = state["optimizers"][name]
+            groups = [{**group, **self.implementations[name]} for group in saved["param_groups"]]
+            opt.load_state_dict({**saved, "param_groups": groups})
         if self.scaler and state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])

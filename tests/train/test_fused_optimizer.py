@@ -1,0 +1,61 @@
+"""--fused-optimizer (on by default): fused Adam, multi-tensor RMSprop. Training with it matches torch's
+default implementation to rounding, and a run resumes with its own setting whichever one saved it."""
+
+import pytest
+import torch
+
+from pairless.checkpoint import build_model, read_weights
+from pairless.config import RunConfig
+from pairless.train.loop import train
+from pairless.train.optim import Optimizers
+from pairless.train_config import TrainConfig
+from tests.conftest import tiny_config
+
+WEIGHT_TOLERANCE = 1e-6
+"""Largest weight difference allowed after 4 steps; the steps themselves move weights by about 1e-3."""
+LOSS_TOLERANCE = 1e-5
+"""Relative difference allowed between the logged mean losses."""
+
+
+@pytest.mark.parametrize("method", ["cut", "dualgan", "ugatit-light"])  # Adam, RMSprop, Adam + weight decay
+def test_fused_and_default_optimisers_train_alike(tmp_path, unpaired_dir, method):
+    runs = {}
+    for fused in (True, False):
+        cfg = tiny_config(method, unpaired_dir, **{"train.steps": 4, "train.log_every": 4, "train.save_every": 100,
+                                                  "train.fused_optimizer": fused})
+        result = train(cfg, tmp_path / str(fused), quiet=True)
+        runs[fused] = result.losses, read_weights(tmp_path / str(fused))[0]
+    (fused_losses, fused_weights), (plain_losses, plain_weights) = runs[True], runs[False]
+    assert fused_losses.keys() == plain_losses.keys()
+    for name, value in plain_losses.items():
+        assert fused_losses[name] == pytest.approx(value, rel=LOSS_TOLERANCE), name
+    for name, value in plain_weights.items():
+        assert torch.allclose(fused_weights[name], value, rtol=0, atol=WEIGHT_TOLERANCE), name
+
+
+def implementations(optimizers: Optimizers) -> dict[str, tuple]:
+    return {name: (opt.param_groups[0].get("fused"), opt.param_groups[0]["foreach"])
+            for name, opt in optimizers.groups.items()}
+
+
+def test_the_switch_chooses_the_implementation_and_resumed_states_follow_it():
+    model = build_model(RunConfig.defaults("cut").override({"size": 32, "width": 4, "n_blocks": 5}))
+    fused, plain = (Optimizers(model, TrainConfig(fused_optimizer=on), "cpu", "fp32") for on in (True, False))
+    assert implementations(fused) == {"G": (True, None), "D": (True, None)}
+    assert implementations(plain) == {"G": (None, None), "D": (None, None)}
+    model.G(torch.rand(1, 3, 32, 32)).mean().backward()
+    fused.groups["G"].step()
+    plain.load_state_dict(fused.state_dict())
+    assert implementations(plain) == {"G": (None, None), "D": (None, None)}
+    plain.groups["G"].step()
+    fused.load_state_dict(plain.state_dict())
+    assert implementations(fused) == {"G": (True, None), "D": (True, None)}
+    fused.groups["G"].step()
+    assert all(state["step"] == 3 for state in fused.groups["G"].state.values())
+
+
+def test_rmsprop_runs_as_multi_tensor_ops():
+    model = build_model(RunConfig.defaults("dualgan").override({"size": 32, "width": 4, "depth": 5}))
+    optimizers = Optimizers(model, TrainConfig(), "cpu", "fp32")
+    assert {type(opt) for opt in optimizers.groups.values()} == {torch.optim.RMSprop}
+    assert all(foreach for _, foreach in implementations(optimizers).values())
