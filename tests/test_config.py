@@ -75,6 +75,15 @@ def test_blurred_upsampling_is_kept_from_128_px_on(method):
     assert upsampling(64, antialias_up=True) is True and upsampling(256, antialias_up=False) is False
 
 
+def test_a_setting_the_model_chooses_by_size_is_an_on_off_option():
+    from pairless.cli import parse_options
+
+    cfg = RunConfig.defaults("cut")
+    for args, chosen in ((["--no-antialias-up"], False), (["--antialias-up"], True)):
+        keys = cfg.option_overrides(parse_options(args, cfg.is_switch))
+        assert cfg.override({"size": 256 if chosen is False else 64, **keys}).resolved().model.antialias_up is chosen
+
+
 def test_generator_depth_follows_image_size():
     assert RunConfig.defaults("cut").override({"size": 256}).resolved().model.n_blocks == 9
     assert RunConfig.defaults("cyclegan").override({"size": 128}).resolved().model.n_blocks == 6

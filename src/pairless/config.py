@@ -264,9 +264,10 @@ class RunConfig:
         raise PairlessError(f"unknown option '{key}' for method '{self.method}'{did_you_mean(key, every)}")
 
     def is_switch(self, option: str) -> bool:
-        """Whether an option is on/off (so `--name` / `--no-name` need no value on the command line)."""
+        """Whether an option is on/off (so `--name` / `--no-name` need no value on the command line); a
+        `bool | None` field (None: chosen by the model, e.g. from the crop size) is a switch too."""
         section, name = self.locate(option)
-        return get_type_hints(type(getattr(self, section)))[name] is bool
+        return get_type_hints(type(getattr(self, section)))[name] in (bool, bool | None)
 
     def option_overrides(self, options: dict[str, Any]) -> dict[str, Any]:
         """{command-line option: value} -> {section.field: value}, through OPTION_ALIASES or the field of
