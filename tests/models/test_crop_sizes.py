@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+from pairless.checkpoint import build_model
 from pairless.config import RunConfig
 from pairless.models.registry import method_names
 from pairless.train.datasets import data_kind
@@ -47,3 +48,6 @@ def test_trains_with_defaults_at_small_crops(method, size, data, tmp_path):
     result = train(cfg, tmp_path / "run", quiet=True)
     assert result.finished and result.losses
     assert all(math.isfinite(v) for v in result.losses.values())
+    watched = build_model(cfg).discriminator_losses()
+    if watched and "total_D" in result.losses:  # (DTN's first step pre-trains its encoder only)
+        assert set(watched) & set(result.losses), "the runaway-D warning watches no logged loss"
