@@ -14,7 +14,8 @@ from torch import Tensor
 
 from pairless.errors import PairlessError
 from pairless.losses.adversarial import GanMode, discriminator_loss, generator_loss
-from pairless.models.base import OptimizerGroup, TranslationModel, Updater, frozen, same_channels_or_warn
+from pairless.models.base import (OptimizerGroup, TranslationModel, Updater, frozen, same_channels_or_warn,
+                                   scores_of_real_and_fake)
 from pairless.models.contrastive import (REFERENCE_DATA, PatchNCEOptions, antialias_up_for, check_nce_layers,
                                          sampled_patch_nce)
 from pairless.models.feature_losses import FeatureLossOptions, feature_losses
@@ -81,31 +82,50 @@ class CUTModel(TranslationModel):
         output, features = self.G(inputs, c.nce_layers)
         fake_b = output[:n]
 
-        loss_d = 0.5 * discriminator_loss(c.gan_mode, self.D(real_b), self.D(fake_b.detach()))
+        loss_d = 0.5 * discriminator_loss(c.gan_mode, *scores_of_real_and_fake(self.D, real_b, fake_b.detach()))
         updater.step(loss_d, "D")
 
         with frozen(self.D):
             loss_gan = c.lambda_gan * generator_loss(c.gan_mode, self.D(fake_b))
             extra = feature_losses(c, self.D, real_b, fake_b)
-        keys_a = self.G(real_a, c.nce_layers, encode_only=True) if flipped else [f[:n] for f in features]
-        loss_nce = self.patch_nce(fake_b, keys_a, flipped)
+        loss_nce, loss_nce_idt = self.nce_losses(real_a, output, features, flipped)
         losses = {"D": loss_d, "G_gan": loss_gan, "nce": loss_nce} | extra
         loss_nce_total = loss_nce
-        if self.use_nce_idt:
-            losses["nce_idt"] = self.patch_nce(output[n:], [f[n:] for f in features], flipped=False)
-            loss_nce_total = 0.5 * (loss_nce + losses["nce_idt"])
+        if loss_nce_idt is not None:
+            losses["nce_idt"] = loss_nce_idt
+            loss_nce_total = 0.5 * (loss_nce + loss_nce_idt)
         loss_g = loss_gan + c.lambda_nce * loss_nce_total + sum(extra.values())
         updater.step(loss_g, "G")
         losses["G"] = loss_g
         return losses
 
-    def patch_nce(self, generated: Tensor, source_features: list[Tensor], flipped: bool) -> Tensor:
-        """PatchNCE between the generator's encoding of `generated` (queries) and of its source (keys)."""
+    def nce_losses(self, real_a: Tensor, output: Tensor, features: list[Tensor],
+                   flipped: bool) -> tuple[Tensor, Tensor | None]:
+        """PatchNCE of the translation and (with the identity term, else None) of the identity image. Both
+        score in one batched pass over the generation pass's batch unless the input was flipped; after a
+        flip the keys come from a pass over the unflipped input, without a graph (keys get no gradient)."""
+        n = real_a.shape[0]
+        if self.use_nce_idt and not flipped:
+            loss_nce, loss_nce_idt = self.patch_nce(output, features, flipped, parts=2).unbind()
+            return loss_nce, loss_nce_idt
+        if flipped:
+            with torch.no_grad():
+                keys = self.G(real_a, self.config.nce_layers, encode_only=True)
+        else:
+            keys = [f[:n] for f in features]
+        loss_nce = self.patch_nce(output[:n], keys, flipped)
+        if not self.use_nce_idt:
+            return loss_nce, None
+        return loss_nce, self.patch_nce(output[n:], [f[n:] for f in features], flipped=False)
+
+    def patch_nce(self, generated: Tensor, source_features: list[Tensor], flipped: bool, parts: int = 1) -> Tensor:
+        """PatchNCE between the generator's encoding of `generated` (queries) and of its source (keys);
+        with `parts`, the loss of each equal part of the batch (see `sampled_patch_nce`)."""
         c = self.config
         query_features = self.G(generated, c.nce_layers, encode_only=True)
         if flipped:
             query_features = [f.flip(3) for f in query_features]
-        return sampled_patch_nce(query_features, source_features, self.F, self.F, c).loss
+        return sampled_patch_nce(query_features, source_features, self.F, self.F, c, parts=parts).loss
 
     def translate(self, images: Tensor, direction: str = "AtoB") -> Tensor:
         self.check_direction(direction)

@@ -28,7 +28,8 @@ from pairless.errors import PairlessError
 from pairless.losses.adversarial import GanMode, discriminator_loss, generator_loss
 from pairless.losses.reconstruction import identity_loss
 from pairless.losses.similarity import similarity_loss
-from pairless.models.base import OptimizerGroup, CycleTranslationModel, Updater, frozen, same_channels_or_warn
+from pairless.models.base import (OptimizerGroup, CycleTranslationModel, Updater, frozen, same_channels_or_warn,
+                                   scores_of_real_and_fake)
 from pairless.models.contrastive import (REFERENCE_DATA, PatchNCEOptions, SampledPatchNCE, antialias_up_for,
                                          check_nce_layers, sampled_patch_nce)
 from pairless.models.feature_losses import FeatureLossOptions, feature_losses
@@ -117,8 +118,10 @@ class DCLModel(CycleTranslationModel):
         fake_b, idt_b = out_ab[:n], out_ab[n:]
         fake_a, idt_a = out_ba[:n], out_ba[n:]
 
-        loss_d_a = 0.5 * discriminator_loss(c.gan_mode, self.D_A(real_a), self.D_A(self.pool_A.query(fake_a)))
-        loss_d_b = 0.5 * discriminator_loss(c.gan_mode, self.D_B(real_b), self.D_B(self.pool_B.query(fake_b)))
+        loss_d_a = 0.5 * discriminator_loss(
+            c.gan_mode, *scores_of_real_and_fake(self.D_A, real_a, self.pool_A.query(fake_a)))
+        loss_d_b = 0.5 * discriminator_loss(
+            c.gan_mode, *scores_of_real_and_fake(self.D_B, real_b, self.pool_B.query(fake_b)))
         updater.step(c.lambda_gan * (loss_d_a + loss_d_b), "D")
 
         with frozen(self.D_A, self.D_B):

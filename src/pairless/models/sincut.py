@@ -112,11 +112,11 @@ class SinCUTModel(CUTModel):
         with frozen(self.D):
             losses["G_gan"] = c.lambda_gan * generator_loss(c.gan_mode, self.D(fake_b))
             extra = feature_losses(c, self.D, real_b, fake_b)
-        losses["nce"] = self.patch_nce(fake_b, [f[:n] for f in features], flipped=False)
+        losses["nce"], loss_nce_idt = self.nce_losses(real_a, output, features, flipped=False)
         loss_nce_total = losses["nce"]
-        if self.use_nce_idt:
-            losses["nce_idt"] = self.patch_nce(output[n:], [f[n:] for f in features], flipped=False)
-            loss_nce_total = 0.5 * (losses["nce"] + losses["nce_idt"])
+        if loss_nce_idt is not None:
+            losses["nce_idt"] = loss_nce_idt
+            loss_nce_total = 0.5 * (losses["nce"] + loss_nce_idt)
         loss_g = losses["G_gan"] + c.lambda_nce * loss_nce_total + sum(extra.values())
         losses |= extra
         if self.use_identity:
