@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 
 from pairless.nn.antialias import BlurDownsample, BlurUpsample
 from pairless.nn.taps import forward_with_taps
@@ -41,8 +43,21 @@ class ResnetBlock(nn.Module):
             nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3, bias=False), instance_norm(channels),
         )
 
+    recompute = False
+    """Save only the block's input for backward and run the body again there (`--checkpoint-activations`)."""
+
     def forward(self, x: Tensor) -> Tensor:
+        if self.recompute and torch.is_grad_enabled():
+            return x + checkpoint(self.body, x, use_reentrant=False, preserve_rng_state=False)  # no random ops
         return x + self.body(x)
+
+
+def checkpoint_residual_blocks(model: nn.Module, enabled: bool = True) -> int:
+    """Make every residual block in `model` recompute its activations in backward; returns how many."""
+    blocks = [m for m in model.modules() if isinstance(m, ResnetBlock)]
+    for block in blocks:
+        block.recompute = enabled
+    return len(blocks)
 
 
 def downsample_layers(c_in: int, c_out: int, antialias: bool) -> list[nn.Module]:
