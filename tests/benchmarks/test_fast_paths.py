@@ -11,7 +11,8 @@ from pairless.models.base import scores_of_real_and_fake
 from pairless.models.contrastive import PatchNCEOptions, sampled_patch_nce
 from pairless.nn.patch_sampler import PatchSampleMLP
 from pairless.nn.patchgan import PatchDiscriminator
-from pairless.nn.resnet_generator import InstanceNorm
+from pairless.nn.padding import ReflectionPad
+from pairless.nn.resnet_generator import InstanceNorm, ResnetBlock
 from pairless.train.checkpoint import build_model
 from tests.conftest import tiny_config
 
@@ -141,3 +142,30 @@ def test_lsgan_losses_as_mse_match_the_spelled_out_formula_and_gradient():
     torch.testing.assert_close(ours, spelled)
     for a, b in zip(torch.autograd.grad(ours, [real, fake]), torch.autograd.grad(spelled, [real, fake])):
         torch.testing.assert_close(a, b)
+
+
+def test_shape_only_reflection_pad_matches_torchs_and_saves_nothing():
+    torch.manual_seed(11)
+    x = torch.randn(2, 3, 5, 7, dtype=torch.float64, requires_grad=True)
+    saved = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+        ours = ReflectionPad((1, 2, 3, 1))(x)
+    assert not saved
+    plain = nn.ReflectionPad2d((1, 2, 3, 1))(x)
+    grad = torch.randn_like(plain)
+    torch.testing.assert_close(ours, plain, rtol=0, atol=0)
+    torch.testing.assert_close(torch.autograd.grad(ours, x, grad)[0], torch.autograd.grad(plain, x, grad)[0])
+    assert torch.autograd.gradcheck(lambda t: ReflectionPad(2)(t), (x,))
+
+
+def test_resnet_block_with_relu_after_padding_computes_the_reference_order():
+    torch.manual_seed(12)
+    block = ResnetBlock(4).double()
+    pad_in, conv1, norm1, pad_mid, _, conv2, norm2 = block.body
+    x = torch.randn(2, 4, 6, 6, dtype=torch.float64, requires_grad=True)
+    reference = x + norm2(conv2(F.pad(F.relu(norm1(conv1(F.pad(x, (1,) * 4, mode="reflect")))), (1,) * 4,
+                                      mode="reflect")))
+    ours = block(x)
+    torch.testing.assert_close(ours, reference, rtol=0, atol=1e-12)
+    grad = torch.randn_like(ours)
+    torch.testing.assert_close(torch.autograd.grad(ours, x, grad)[0], torch.autograd.grad(reference, x, grad)[0])

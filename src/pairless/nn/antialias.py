@@ -10,6 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from pairless.nn.padding import reflection_pad
+
 
 def binomial_kernel(taps: list[float]) -> Tensor:
     row = torch.tensor(taps, dtype=torch.float32)
@@ -27,7 +29,7 @@ class BlurDownsample(nn.Module):
                              persistent=False)
 
     def forward(self, x: Tensor) -> Tensor:
-        x = F.pad(x, (1, 1, 1, 1), mode="reflect")
+        x = reflection_pad(x, (1, 1, 1, 1))
         return F.conv2d(x, self.kernel.to(x.dtype), stride=2, groups=self.channels)
 
 

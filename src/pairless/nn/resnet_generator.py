@@ -10,6 +10,7 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from pairless.nn.antialias import BlurDownsample, BlurUpsample
+from pairless.nn.padding import ReflectionPad
 from pairless.nn.taps import forward_with_taps
 
 
@@ -33,14 +34,18 @@ def instance_norm(channels: int) -> nn.Module:
 
 
 class ResnetBlock(nn.Module):
-    """x + (pad, conv3x3, IN, ReLU, pad, conv3x3, IN)."""
+    """x + (pad, conv3x3, IN, ReLU, pad, conv3x3, IN).
+
+    The middle ReLU runs after its padding, in place (the same values: padding only copies them), and the
+    pads save nothing, so backward keeps one map there (the padded activation, which the ReLU and the
+    convolution both need) instead of three: the normalised map, the activation and its padded copy."""
 
     def __init__(self, channels: int):
         super().__init__()
         self.body = nn.Sequential(
-            nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3, bias=False), instance_norm(channels),
-            nn.ReLU(inplace=True),
-            nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3, bias=False), instance_norm(channels),
+            ReflectionPad(1), nn.Conv2d(channels, channels, 3, bias=False), instance_norm(channels),
+            ReflectionPad(1), nn.ReLU(inplace=True),
+            nn.Conv2d(channels, channels, 3, bias=False), instance_norm(channels),
         )
 
     recompute = False
@@ -87,7 +92,7 @@ class ResnetGenerator(nn.Module):
                  antialias: bool = True, antialias_up: bool = True):
         super().__init__()
         layers: list[nn.Module] = [
-            nn.ReflectionPad2d(3), nn.Conv2d(in_channels, width, 7, bias=False), instance_norm(width),
+            ReflectionPad(3), nn.Conv2d(in_channels, width, 7, bias=False), instance_norm(width),
             nn.ReLU(True),
         ]
         layers += downsample_layers(width, 2 * width, antialias)
@@ -97,7 +102,7 @@ class ResnetGenerator(nn.Module):
         layers += [ResnetBlock(4 * width) for _ in range(n_blocks)]
         layers += upsample_layers(4 * width, 2 * width, antialias_up)
         layers += upsample_layers(2 * width, width, antialias_up)
-        layers += [nn.ReflectionPad2d(3), nn.Conv2d(width, out_channels, 7), nn.Tanh()]
+        layers += [ReflectionPad(3), nn.Conv2d(width, out_channels, 7), nn.Tanh()]
         self.layers = nn.Sequential(*layers)
 
     def forward(self, x: Tensor, feature_layers: Sequence[int] = (), encode_only: bool = False):
