@@ -11,6 +11,7 @@ from pairless.models.base import scores_of_real_and_fake
 from pairless.models.contrastive import PatchNCEOptions, sampled_patch_nce
 from pairless.nn.patch_sampler import PatchSampleMLP
 from pairless.nn.patchgan import PatchDiscriminator
+from pairless.nn.antialias import BlurUpsample
 from pairless.nn.padding import ReflectionPad
 from pairless.nn.resnet_generator import InstanceNorm, ResnetBlock
 from pairless.train.checkpoint import build_model
@@ -169,3 +170,11 @@ def test_resnet_block_with_relu_after_padding_computes_the_reference_order():
     torch.testing.assert_close(ours, reference, rtol=0, atol=1e-12)
     grad = torch.randn_like(ours)
     torch.testing.assert_close(torch.autograd.grad(ours, x, grad)[0], torch.autograd.grad(reference, x, grad)[0])
+
+
+def test_blur_upsampling_without_a_crop_is_the_cropped_full_output():
+    torch.manual_seed(13)
+    up = BlurUpsample(3)
+    x = torch.randn(2, 3, 5, 7)
+    full = F.conv_transpose2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), up.kernel, stride=2, padding=1, groups=3)
+    torch.testing.assert_close(up(x), full[..., 2:2 + 10, 2:2 + 14], rtol=0, atol=1e-6)

@@ -80,7 +80,7 @@ class CUTModel(TranslationModel):
         source = real_a.flip(3) if flipped else real_a
         inputs = torch.cat([source, real_b]) if self.use_nce_idt else source
         output, features = self.G(inputs, c.nce_layers)
-        fake_b = output[:n]
+        fake_b = output[:n] if self.use_nce_idt else output  # a full-range slice still costs a copy in backward
 
         loss_d = 0.5 * discriminator_loss(c.gan_mode, *scores_of_real_and_fake(self.D, real_b, fake_b.detach()))
         updater.step(loss_d, "D")
@@ -113,7 +113,7 @@ class CUTModel(TranslationModel):
                 keys = self.G(real_a, self.config.nce_layers, encode_only=True)
         else:
             keys = [f[:n] for f in features]
-        loss_nce = self.patch_nce(output[:n], keys, flipped)
+        loss_nce = self.patch_nce(output[:n] if self.use_nce_idt else output, keys, flipped)
         if not self.use_nce_idt:
             return loss_nce, None
         return loss_nce, self.patch_nce(output[n:], [f[n:] for f in features], flipped=False)

@@ -46,7 +46,7 @@ class BlurUpsample(nn.Module):
         self.register_buffer("kernel", kernel.expand(channels, 1, 4, 4).clone(), persistent=False)
 
     def forward(self, x: Tensor) -> Tensor:
-        height, width = x.shape[-2:]
+        # The transposed convolution's padding of 3 drops the 3 outer rows and columns of its full
+        # 2H + 6 output: the exact 2H x 2W centre, with no crop to copy back through in backward.
         x = F.pad(x, (1, 1, 1, 1), mode="replicate")
-        x = F.conv_transpose2d(x, self.kernel.to(x.dtype), stride=2, padding=1, groups=self.channels)
-        return x[..., 2:2 + 2 * height, 2:2 + 2 * width]
+        return F.conv_transpose2d(x, self.kernel.to(x.dtype), stride=2, padding=3, groups=self.channels)
