@@ -24,6 +24,7 @@ from pairless.config import RunConfig
 from pairless.errors import PairlessError, writing
 from pairless.models.base import Method
 from pairless.models.registry import get_method
+from pairless.nn.resnet_generator import checkpoint_residual_blocks
 
 FORMAT = "pairless/1"
 WEIGHTS = "latest.safetensors"
@@ -58,7 +59,9 @@ def model_channels(cfg: RunConfig) -> tuple[int, int]:
 
 def build_model(cfg: RunConfig) -> Method:
     cfg = cfg.resolved()
-    return get_method(cfg.method).model_class.build(cfg.model, *model_channels(cfg))
+    model = get_method(cfg.method).model_class.build(cfg.model, *model_channels(cfg))
+    checkpoint_residual_blocks(model, cfg.train.checkpoint_activations)
+    return model
 
 
 def weights_bytes(model: Method, cfg: RunConfig, step: int) -> bytes:

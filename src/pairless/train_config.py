@@ -25,6 +25,9 @@ class TrainConfig(Checked):
     fused_optimizer: bool = True
     """Adam as one fused kernel per step where torch has one (CPU, CUDA, MPS, XPU), RMSprop as multi-tensor
     ops; off: torch's default implementation (a loop over the parameters on CPU, multi-tensor on CUDA)."""
+    checkpoint_activations: bool = False
+    """Recompute the generators' residual blocks in backward instead of keeping their activations: less
+    memory for backward at the cost of running the blocks' forward twice."""
     tf32: bool = True
     """On CUDA, float32 matmuls and convolutions run on TF32 tensor cores (10-bit mantissa products, fp32
     sums); off: full fp32 arithmetic."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -26,7 +27,7 @@ def discriminator_loss(mode: GanMode, real: Tensor, fake: Tensor) -> Tensor:
     """Loss of the discriminator given its outputs on real and on generated images."""
     real, fake = real.float(), fake.float()
     if mode == "lsgan":
-        return (real - 1).pow(2).mean() + fake.pow(2).mean()
+        return F.mse_loss(real, _full_like(real, 1.0)) + F.mse_loss(fake, _full_like(fake, 0.0))
     if mode in ("vanilla", "nonsaturating"):
         return F.softplus(-real).mean() + F.softplus(fake).mean()
     if mode in ("hinge", "hinge_saturating"):
@@ -38,7 +39,7 @@ def generator_loss(mode: GanMode, fake: Tensor) -> Tensor:
     """Loss of the generator given the discriminator's outputs on its images."""
     fake = fake.float()
     if mode == "lsgan":
-        return (fake - 1).pow(2).mean()
+        return F.mse_loss(fake, _full_like(fake, 1.0))
     if mode in ("vanilla", "nonsaturating"):
         return F.softplus(-fake).mean()
     if mode == "hinge":
@@ -46,3 +47,9 @@ def generator_loss(mode: GanMode, fake: Tensor) -> Tensor:
     if mode == "hinge_saturating":
         return F.relu(1 - fake).mean()
     raise ValueError(f"unknown GAN mode {mode!r}; choose from {', '.join(GAN_MODES)}")
+
+
+def _full_like(x: Tensor, value: float) -> Tensor:
+    """A constant target shaped as `x` from one scalar (broadcast, not filled): `F.mse_loss` is one op each
+    way where the spelled-out square and mean are three forward and three backward."""
+    return torch.full((), value, dtype=x.dtype, device=x.device).expand_as(x)

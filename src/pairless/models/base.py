@@ -201,6 +201,14 @@ def _forget_host_scalars(model: Method, incompatible_keys) -> None:
     model._host_scalars.clear()
 
 
+def scores_of_real_and_fake(discriminator: nn.Module, real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor]:
+    """The discriminator's outputs on real and on generated images from one pass over both (half the
+    launches of two passes); the same outputs for discriminators that score each image on its own
+    (instance norm or none, as PatchGAN; not batch norm)."""
+    scores = discriminator(torch.cat([real, fake]))
+    return scores[:real.shape[0]], scores[real.shape[0]:]
+
+
 @contextmanager
 def frozen(*modules: nn.Module) -> Iterator[None]:
     """Stop gradients into `modules` (e.g. D during the generator update) and restore them afterwards."""

@@ -10,8 +10,8 @@ from torch import Tensor
 
 from pairless.errors import PairlessError
 from pairless.fields import Checked, bounded
-from pairless.losses.patchnce import Negatives, multilayer_patch_nce_loss
-from pairless.nn.patch_sampler import PatchSampleMLP
+from pairless.losses.patchnce import Negatives, grouped_patch_nce_loss
+from pairless.nn.patch_sampler import PatchSampleMLP, per_layer
 from pairless.nn.resnet_generator import ResnetGenerator
 
 ANTIALIAS_UP_MIN_SIZE = 128
@@ -59,6 +59,7 @@ def check_nce_layers(generator: ResnetGenerator, layers: Sequence[int], n_blocks
 @dataclass
 class SampledPatchNCE:
     loss: Tensor
+    """The mean over layers; with `parts`, one per part of the batch, [parts]."""
     queries: list[Tensor]
     """Projected query patches per layer, [batch * patches, dim]."""
     keys: list[Tensor]
@@ -66,17 +67,19 @@ class SampledPatchNCE:
 
 def sampled_patch_nce(query_features: Sequence[Tensor], key_features: Sequence[Tensor],
                       query_head: PatchSampleMLP, key_head: PatchSampleMLP, options: PatchNCEOptions,
-                      keys_need_grad: bool = False, num_patches: int | None = None) -> SampledPatchNCE:
+                      keys_need_grad: bool = False, num_patches: int | None = None, parts: int = 1) -> SampledPatchNCE:
     """Sample the same positions in both feature sets, project each with its head, and score PatchNCE.
 
     The loss never sends gradient into the keys; `keys_need_grad` keeps their graph for other terms
     (SimDCL's similarity loss) and otherwise they are projected without one. `num_patches` replaces
-    `options.num_patches` (positions per layer).
+    `options.num_patches` (positions per layer). `parts` scores equal parts of the batch as separate
+    calls would (own positions, own loss) in one batched pass: CUT's NCE and NCE identity terms.
     """
     count = num_patches or options.num_patches
-    queries, ids = query_head(query_features, count)
+    queries, ids = query_head.project(query_features, count, parts=parts)
     with torch.set_grad_enabled(keys_need_grad and torch.is_grad_enabled()):
-        keys, _ = key_head(key_features, count, ids)
+        keys, _ = key_head.project(key_features, count, ids)
     batch = query_features[0].shape[0]
-    loss = multilayer_patch_nce_loss(queries, keys, batch, options.nce_temperature, options.nce_negatives)
-    return SampledPatchNCE(loss, queries, keys)
+    loss = grouped_patch_nce_loss([g.samples for g in queries], [g.samples for g in keys], batch,
+                                  options.nce_temperature, options.nce_negatives, parts)
+    return SampledPatchNCE(loss, per_layer(queries), per_layer(keys))

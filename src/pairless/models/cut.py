@@ -14,7 +14,15 @@ from torch import Tensor
 
 from pairless.losses.adversarial import GanMode, discriminator_loss, generator_loss
 from pairless.losses.total import Objective, logged
-from pairless.models.base import OptimizerGroup, TranslationModel, Updater, frozen, resolved, same_channels_or_warn
+from pairless.models.base import (
+    OptimizerGroup,
+    TranslationModel,
+    Updater,
+    frozen,
+    resolved,
+    same_channels_or_warn,
+    scores_of_real_and_fake,
+)
 from pairless.models.contrastive import (
     REFERENCE_DATA,
     PatchNCEOptions,
@@ -76,32 +84,51 @@ class CUTModel(TranslationModel):
         source = real_a.flip(3) if flipped else real_a
         inputs = torch.cat([source, real_b]) if self.use_nce_idt else source
         output, features = self.G(inputs, c.nce_layers)
-        fake_b = output[:n]
+        fake_b = output[:n] if self.use_nce_idt else output  # a full-range slice still costs a copy in backward
 
-        d = Objective("D", {"D": discriminator_loss(c.gan_mode, self.D(real_b), self.D(fake_b.detach()))},
-                      {"D": 0.5})
+        d_scores = scores_of_real_and_fake(self.D, real_b, fake_b.detach())
+        d = Objective("D", {"D": discriminator_loss(c.gan_mode, *d_scores)}, {"D": 0.5})
         updater.step(d.total, "D")
 
         with frozen(self.D):
             terms = {"G_gan": generator_loss(c.gan_mode, self.D(fake_b))}
             extra = feature_losses(c, self.D, real_b, fake_b)
-        keys_a = self.G(real_a, c.nce_layers, encode_only=True) if flipped else [f[:n] for f in features]
-        terms["nce"] = self.patch_nce(fake_b, keys_a, flipped)
-        if self.use_nce_idt:  # the two NCE terms share lambda_nce
-            terms["nce_idt"] = self.patch_nce(output[n:], [f[n:] for f in features], flipped=False)
+        terms["nce"], nce_idt = self.nce_losses(real_a, output, features, flipped)
+        if nce_idt is not None:  # the two NCE terms share lambda_nce
+            terms["nce_idt"] = nce_idt
         nce_weight = 0.5 * c.lambda_nce if self.use_nce_idt else c.lambda_nce
         g = Objective("G", terms | extra, {"G_gan": c.lambda_gan, "nce": nce_weight, "nce_idt": nce_weight,
                                            **c.feature_weights()})
         updater.step(g.total, "G")
         return logged(d, g)
 
-    def patch_nce(self, generated: Tensor, source_features: list[Tensor], flipped: bool) -> Tensor:
-        """PatchNCE between the generator's encoding of `generated` (queries) and of its source (keys)."""
+    def nce_losses(self, real_a: Tensor, output: Tensor, features: list[Tensor],
+                   flipped: bool) -> tuple[Tensor, Tensor | None]:
+        """PatchNCE of the translation and (with the identity term, else None) of the identity image. Both
+        score in one batched pass over the generation pass's batch unless the input was flipped; after a
+        flip the keys come from a pass over the unflipped input, without a graph (keys get no gradient)."""
+        n = real_a.shape[0]
+        if self.use_nce_idt and not flipped:
+            loss_nce, loss_nce_idt = self.patch_nce(output, features, flipped, parts=2).unbind()
+            return loss_nce, loss_nce_idt
+        if flipped:
+            with torch.no_grad():
+                keys = self.G(real_a, self.config.nce_layers, encode_only=True)
+        else:
+            keys = [f[:n] for f in features]
+        loss_nce = self.patch_nce(output[:n] if self.use_nce_idt else output, keys, flipped)
+        if not self.use_nce_idt:
+            return loss_nce, None
+        return loss_nce, self.patch_nce(output[n:], [f[n:] for f in features], flipped=False)
+
+    def patch_nce(self, generated: Tensor, source_features: list[Tensor], flipped: bool, parts: int = 1) -> Tensor:
+        """PatchNCE between the generator's encoding of `generated` (queries) and of its source (keys);
+        with `parts`, the loss of each equal part of the batch (see `sampled_patch_nce`)."""
         c = self.config
         query_features = self.G(generated, c.nce_layers, encode_only=True)
         if flipped:
             query_features = [f.flip(3) for f in query_features]
-        return sampled_patch_nce(query_features, source_features, self.F, self.F, c).loss
+        return sampled_patch_nce(query_features, source_features, self.F, self.F, c, parts=parts).loss
 
     def translate(self, images: Tensor, direction: str = "AtoB") -> Tensor:
         self.check_direction(direction)

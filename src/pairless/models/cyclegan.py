@@ -11,7 +11,15 @@ from pairless.fields import bounded
 from pairless.losses.adversarial import GanMode, discriminator_loss, generator_loss
 from pairless.losses.reconstruction import cycle_loss, identity_loss
 from pairless.losses.total import Objective, logged
-from pairless.models.base import CycleTranslationModel, OptimizerGroup, Updater, frozen, resolved, same_channels_or_warn
+from pairless.models.base import (
+    CycleTranslationModel,
+    OptimizerGroup,
+    Updater,
+    frozen,
+    resolved,
+    same_channels_or_warn,
+    scores_of_real_and_fake,
+)
 from pairless.models.feature_losses import FeatureLossOptions, feature_losses
 from pairless.models.image_pool import ImagePool
 from pairless.models.options import ResnetOptions
@@ -53,13 +61,15 @@ class CycleGANModel(CycleTranslationModel):
         c = self.config
         real_a, real_b = batch["A"], batch["B"]
         n = real_a.shape[0]
-        # With the identity term, G_AB(a) and G_AB(b) share one batched pass (instance norm is per sample).
+        # Batched passes (instance norm is per sample): G_AB over a (and b, for the identity term), then
+        # G_BA over b (and a), with G_AB's translation to reconstruct; G_AB's reconstruction comes last.
         if self.use_idt:
             fake_b, idt_b = self.G_AB(torch.cat([real_a, real_b])).split(n)
-            fake_a, idt_a = self.G_BA(torch.cat([real_b, real_a])).split(n)
+            fake_a, idt_a, rec_a = self.G_BA(torch.cat([real_b, real_a, fake_b])).split(n)
         else:
-            fake_b, fake_a = self.G_AB(real_a), self.G_BA(real_b)
-        rec_a, rec_b = self.G_BA(fake_b), self.G_AB(fake_a)
+            fake_b = self.G_AB(real_a)
+            fake_a, rec_a = self.G_BA(torch.cat([real_b, fake_b])).split(n)
+        rec_b = self.G_AB(fake_a)
 
         with frozen(self.D_A, self.D_B):
             terms = {"G_gan_AB": generator_loss(c.gan_mode, self.D_B(fake_b)),
@@ -74,8 +84,8 @@ class CycleGANModel(CycleTranslationModel):
                                    **c.feature_weights("_B", "_A")})
         updater.step(g.total, "G")
 
-        d_b = discriminator_loss(c.gan_mode, self.D_B(real_b), self.D_B(self.pool_B.query(fake_b)))
-        d_a = discriminator_loss(c.gan_mode, self.D_A(real_a), self.D_A(self.pool_A.query(fake_a)))
+        d_b = discriminator_loss(c.gan_mode, *scores_of_real_and_fake(self.D_B, real_b, self.pool_B.query(fake_b)))
+        d_a = discriminator_loss(c.gan_mode, *scores_of_real_and_fake(self.D_A, real_a, self.pool_A.query(fake_a)))
         d = Objective("D", {"D_A": d_a, "D_B": d_b}, {"D_A": 0.5, "D_B": 0.5})
         updater.step(d.total, "D")
         return logged(g, d)

@@ -29,7 +29,15 @@ from pairless.losses.adversarial import GanMode, discriminator_loss, generator_l
 from pairless.losses.reconstruction import identity_loss
 from pairless.losses.similarity import similarity_loss
 from pairless.losses.total import Objective, logged
-from pairless.models.base import CycleTranslationModel, OptimizerGroup, Updater, frozen, resolved, same_channels_or_warn
+from pairless.models.base import (
+    CycleTranslationModel,
+    OptimizerGroup,
+    Updater,
+    frozen,
+    resolved,
+    same_channels_or_warn,
+    scores_of_real_and_fake,
+)
 from pairless.models.contrastive import (
     REFERENCE_DATA,
     PatchNCEOptions,
@@ -117,10 +125,11 @@ class DCLModel(CycleTranslationModel):
         fake_b, idt_b = out_ab[:n], out_ab[n:]
         fake_a, idt_a = out_ba[:n], out_ba[n:]
 
-        d = Objective("D", {
-            "D_A": discriminator_loss(c.gan_mode, self.D_A(real_a), self.D_A(self.pool_A.query(fake_a))),
-            "D_B": discriminator_loss(c.gan_mode, self.D_B(real_b), self.D_B(self.pool_B.query(fake_b)))},
-            {"D_A": 0.5 * c.lambda_gan, "D_B": 0.5 * c.lambda_gan})
+        scores_a = scores_of_real_and_fake(self.D_A, real_a, self.pool_A.query(fake_a))
+        scores_b = scores_of_real_and_fake(self.D_B, real_b, self.pool_B.query(fake_b))
+        d = Objective("D", {"D_A": discriminator_loss(c.gan_mode, *scores_a),
+                            "D_B": discriminator_loss(c.gan_mode, *scores_b)},
+                      {"D_A": 0.5 * c.lambda_gan, "D_B": 0.5 * c.lambda_gan})
         updater.step(d.total, "D")
 
         with frozen(self.D_A, self.D_B):

@@ -23,7 +23,8 @@ from torch import Tensor, nn
 
 def instance_layer_mix(x: Tensor, rho: Tensor, eps: float = 1e-5) -> Tensor:
     """ρ·IN(x) + (1 − ρ)·LN(x) for x [N, C, H, W] and ρ broadcastable to [1, C, 1, 1]; no affine part."""
-    return rho * F.instance_norm(x, eps=eps) + (1 - rho) * F.layer_norm(x, x.shape[1:], eps=eps)
+    instance = F.group_norm(x, x.shape[1], eps=eps)  # = F.instance_norm, one op (see resnet_generator.InstanceNorm)
+    return rho * instance + (1 - rho) * F.layer_norm(x, x.shape[1:], eps=eps)
 
 
 def instance_layer_mix_from_moments(x: Tensor, mean: Tensor, var: Tensor, rho: Tensor, eps: float = 1e-5) -> Tensor:

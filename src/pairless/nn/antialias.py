@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from pairless.nn.padding import reflection_pad
+
 
 def binomial_kernel(taps: Sequence[float]) -> Tensor:
     row = torch.tensor(taps, dtype=torch.float32)
@@ -31,7 +33,7 @@ class BlurDownsample(nn.Module):
                              persistent=False)
 
     def forward(self, x: Tensor) -> Tensor:
-        x = F.pad(x, (1, 1, 1, 1), mode="reflect")
+        x = reflection_pad(x, (1, 1, 1, 1))
         return F.conv2d(x, self.kernel.to(x.dtype), stride=2, groups=self.channels)
 
 
@@ -50,7 +52,7 @@ class BlurUpsample(nn.Module):
         self.register_buffer("kernel", kernel.expand(channels, 1, 4, 4).clone(), persistent=False)
 
     def forward(self, x: Tensor) -> Tensor:
-        height, width = x.shape[-2:]
+        # The transposed convolution's padding of 3 drops the 3 outer rows and columns of its full
+        # 2H + 6 output: the exact 2H x 2W centre, with no crop to copy back through in backward.
         x = F.pad(x, (1, 1, 1, 1), mode="replicate")
-        x = F.conv_transpose2d(x, self.kernel.to(x.dtype), stride=2, padding=1, groups=self.channels)
-        return x[..., 2:2 + 2 * height, 2:2 + 2 * width]
+        return F.conv_transpose2d(x, self.kernel.to(x.dtype), stride=2, padding=3, groups=self.channels)

@@ -17,6 +17,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 from pairless.nn.adalin import ILN, AdaLIN
 from pairless.nn.init import init_weights
+from pairless.nn.padding import ReflectionPad
 from pairless.nn.resnet_generator import ResnetBlock, instance_norm
 
 
@@ -96,9 +97,9 @@ class AdaLINResnetBlock(nn.Module):
 
     def __init__(self, channels: int):
         super().__init__()
-        self.conv1 = nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3, bias=False))
+        self.conv1 = nn.Sequential(ReflectionPad(1), nn.Conv2d(channels, channels, 3, bias=False))
         self.norm1 = AdaLIN(channels)
-        self.conv2 = nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3, bias=False))
+        self.conv2 = nn.Sequential(ReflectionPad(1), nn.Conv2d(channels, channels, 3, bias=False))
         self.norm2 = AdaLIN(channels)
 
     def forward(self, x: Tensor, gamma: Tensor, beta: Tensor) -> Tensor:
@@ -107,7 +108,7 @@ class AdaLINResnetBlock(nn.Module):
 
 
 def upsample_block(c_in: int, c_out: int) -> nn.Sequential:
-    return nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.ReflectionPad2d(1),
+    return nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), ReflectionPad(1),
                          nn.Conv2d(c_in, c_out, 3, bias=False), ILN(c_out), nn.ReLU(True))
 
 
@@ -121,10 +122,10 @@ class UGATITGenerator(nn.Module):
         super().__init__()
         channels = 4 * width
         self.encoder = nn.Sequential(
-            nn.ReflectionPad2d(3), nn.Conv2d(in_channels, width, 7, bias=False), instance_norm(width), nn.ReLU(True),
-            nn.ReflectionPad2d(1), nn.Conv2d(width, 2 * width, 3, stride=2, bias=False), instance_norm(2 * width),
+            ReflectionPad(3), nn.Conv2d(in_channels, width, 7, bias=False), instance_norm(width), nn.ReLU(True),
+            ReflectionPad(1), nn.Conv2d(width, 2 * width, 3, stride=2, bias=False), instance_norm(2 * width),
             nn.ReLU(True),
-            nn.ReflectionPad2d(1), nn.Conv2d(2 * width, channels, 3, stride=2, bias=False), instance_norm(channels),
+            ReflectionPad(1), nn.Conv2d(2 * width, channels, 3, stride=2, bias=False), instance_norm(channels),
             nn.ReLU(True),
             *[ResnetBlock(channels) for _ in range(n_blocks)],
         )
@@ -133,7 +134,7 @@ class UGATITGenerator(nn.Module):
         self.blocks = nn.ModuleList(AdaLINResnetBlock(channels) for _ in range(n_blocks))
         self.decoder = nn.Sequential(
             upsample_block(channels, 2 * width), upsample_block(2 * width, width),
-            nn.ReflectionPad2d(3), nn.Conv2d(width, out_channels, 7, bias=False), nn.Tanh(),
+            ReflectionPad(3), nn.Conv2d(width, out_channels, 7, bias=False), nn.Tanh(),
         )
 
     def forward(self, x: Tensor) -> CAMOutput:
@@ -164,12 +165,12 @@ class UGATITDiscriminator(nn.Module):
         layers: list[nn.Module] = []
         c_in, c_out = in_channels, width
         for _ in range(n_layers - 2):
-            layers += [nn.ReflectionPad2d(1), nn.Conv2d(c_in, c_out, 4, stride=2), nn.LeakyReLU(0.2, True)]
+            layers += [ReflectionPad(1), nn.Conv2d(c_in, c_out, 4, stride=2), nn.LeakyReLU(0.2, True)]
             c_in, c_out = c_out, 2 * c_out
-        layers += [nn.ReflectionPad2d(1), nn.Conv2d(c_in, c_out, 4), nn.LeakyReLU(0.2, True)]
+        layers += [ReflectionPad(1), nn.Conv2d(c_in, c_out, 4), nn.LeakyReLU(0.2, True)]
         self.features = nn.Sequential(*layers)
         self.cam = ChannelAttention(c_out, nn.LeakyReLU(0.2, True), shared_cam_classifier, tf_biases)
-        self.head = nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(c_out, 1, 4, bias=tf_biases))
+        self.head = nn.Sequential(ReflectionPad(1), nn.Conv2d(c_out, 1, 4, bias=tf_biases))
         if init_std is not None:
             init_weights(self, "normal", init_std)
         for module in [*self.features, *self.cam.classifiers, *self.head]:

@@ -94,9 +94,14 @@ class Monitor:
             self.progress.start()
 
     def add_losses(self, losses: dict[str, Tensor]) -> None:
-        for name, value in losses.items():
-            value = value.detach().float()
-            self.sums[name] = self.sums[name] + value if name in self.sums else value
+        """Sum on the device, all losses in one multi-tensor add (the first of each is copied, since the
+        sums are then added to in place)."""
+        values = {name: value.detach().float() for name, value in losses.items()}
+        known = [name for name in values if name in self.sums]
+        if known:
+            torch._foreach_add_([self.sums[name] for name in known], [values[name] for name in known])
+        for name in values.keys() - self.sums.keys():
+            self.sums[name] = values[name].clone()
         self.count += 1
 
     def log(self, step: int, lr: float, scalars: dict[str, float] | None = None) -> None:
