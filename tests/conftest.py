@@ -162,3 +162,26 @@ def train_resume_and_check(method: str, data_root, tmp_path, overrides: dict, fi
         out = translator.translate(torch.rand(3, 37, 29), direction=direction)
         assert out.shape == (3, 37, 29) and 0 <= out.min() and out.max() <= 1
     return result, model
+
+
+SWITCH_WEIGHT_TOLERANCE = 1e-6
+"""Largest weight difference allowed after 4 steps; the steps themselves move weights by about 1e-3."""
+SWITCH_LOSS_TOLERANCE = 1e-5
+"""Relative difference allowed between the logged mean losses."""
+
+
+def assert_switch_keeps_training_the_same(method: str, data_root, tmp_path, switch: str) -> None:
+    """4 steps with the on/off config field `switch` on and off: the same logged losses and weights to
+    rounding (for levers that change how a step is computed, not what it computes)."""
+    runs = {}
+    for on in (True, False):
+        cfg = tiny_config(method, data_root, **{"train.steps": 4, "train.log_every": 4, "train.save_every": 100,
+                                                switch: on})
+        result = train(cfg, tmp_path / str(on), quiet=True)
+        runs[on] = result.losses, read_weights(tmp_path / str(on))[0]
+    (losses_on, weights_on), (losses_off, weights_off) = runs[True], runs[False]
+    assert losses_on.keys() == losses_off.keys()
+    for name, value in losses_off.items():
+        assert losses_on[name] == pytest.approx(value, rel=SWITCH_LOSS_TOLERANCE), name
+    for name, value in weights_off.items():
+        assert torch.allclose(weights_on[name], value, rtol=0, atol=SWITCH_WEIGHT_TOLERANCE), name

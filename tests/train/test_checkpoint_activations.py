@@ -4,31 +4,14 @@ matches training without it to rounding, and it keeps fewer tensor elements for 
 import pytest
 import torch
 
-from pairless.checkpoint import build_model, read_weights
+from pairless.checkpoint import build_model
 from pairless.nn.resnet_generator import ResnetBlock, ResnetGenerator, checkpoint_residual_blocks
-from pairless.train.loop import train
-from tests.conftest import tiny_config
-
-WEIGHT_TOLERANCE = 1e-6
-"""Largest weight difference allowed after 4 steps; the steps themselves move weights by about 1e-3."""
-LOSS_TOLERANCE = 1e-5
-"""Relative difference allowed between the logged mean losses."""
+from tests.conftest import assert_switch_keeps_training_the_same, tiny_config
 
 
 @pytest.mark.parametrize("method", ["cut", "cyclegan"])
 def test_training_with_recomputed_blocks_matches_plain_training(tmp_path, unpaired_dir, method):
-    runs = {}
-    for recompute in (True, False):
-        cfg = tiny_config(method, unpaired_dir, **{"train.steps": 4, "train.log_every": 4, "train.save_every": 100,
-                                                  "train.checkpoint_activations": recompute})
-        result = train(cfg, tmp_path / str(recompute), quiet=True)
-        runs[recompute] = result.losses, read_weights(tmp_path / str(recompute))[0]
-    (ours, our_weights), (plain, plain_weights) = runs[True], runs[False]
-    assert ours.keys() == plain.keys()
-    for name, value in plain.items():
-        assert ours[name] == pytest.approx(value, rel=LOSS_TOLERANCE), name
-    for name, value in plain_weights.items():
-        assert torch.allclose(our_weights[name], value, rtol=0, atol=WEIGHT_TOLERANCE), name
+    assert_switch_keeps_training_the_same(method, unpaired_dir, tmp_path, "train.checkpoint_activations")
 
 
 def test_the_switch_reaches_every_residual_block_and_saves_less_for_backward():

@@ -4,33 +4,16 @@ default implementation to rounding, and a run resumes with its own setting which
 import pytest
 import torch
 
-from pairless.checkpoint import build_model, read_weights
+from pairless.checkpoint import build_model
 from pairless.config import RunConfig
-from pairless.train.loop import train
 from pairless.train.optim import Optimizers
 from pairless.train_config import TrainConfig
-from tests.conftest import tiny_config
-
-WEIGHT_TOLERANCE = 1e-6
-"""Largest weight difference allowed after 4 steps; the steps themselves move weights by about 1e-3."""
-LOSS_TOLERANCE = 1e-5
-"""Relative difference allowed between the logged mean losses."""
+from tests.conftest import assert_switch_keeps_training_the_same
 
 
 @pytest.mark.parametrize("method", ["cut", "dualgan", "ugatit-light"])  # Adam, RMSprop, Adam + weight decay
 def test_fused_and_default_optimisers_train_alike(tmp_path, unpaired_dir, method):
-    runs = {}
-    for fused in (True, False):
-        cfg = tiny_config(method, unpaired_dir, **{"train.steps": 4, "train.log_every": 4, "train.save_every": 100,
-                                                  "train.fused_optimizer": fused})
-        result = train(cfg, tmp_path / str(fused), quiet=True)
-        runs[fused] = result.losses, read_weights(tmp_path / str(fused))[0]
-    (fused_losses, fused_weights), (plain_losses, plain_weights) = runs[True], runs[False]
-    assert fused_losses.keys() == plain_losses.keys()
-    for name, value in plain_losses.items():
-        assert fused_losses[name] == pytest.approx(value, rel=LOSS_TOLERANCE), name
-    for name, value in plain_weights.items():
-        assert torch.allclose(fused_weights[name], value, rtol=0, atol=WEIGHT_TOLERANCE), name
+    assert_switch_keeps_training_the_same(method, unpaired_dir, tmp_path, "train.fused_optimizer")
 
 
 def implementations(optimizers: Optimizers) -> dict[str, tuple]:
