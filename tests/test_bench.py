@@ -15,9 +15,11 @@ def test_two_models_on_one_task_write_one_table_and_resume(tmp_path):
     assert [r["model"] for r in rows] == ["input unchanged", "cut", "cyclegan"]
     assert all(r["l1"] > 0 for r in rows)
     assert all(r["fid_local"] >= 0 and 0 <= r["domain_score"] <= 1 and r["diversity"] >= 0 for r in rows)
+    assert all(r["diversity_pixels"] > 0 for r in rows)
     with open(tmp_path / "bench.csv") as f:
         assert [r["model"] for r in csv.DictReader(f)] == ["input unchanged", "cut", "cyclegan"]
-    assert "| shapes | cut | 0 | 2 |" in (tmp_path / "bench.md").read_text()
+    table = (tmp_path / "bench.md").read_text()
+    assert "| shapes | cut | 0 | 2 |" in table and "| diversity | diversity (pixels) |" in table
     assert (tmp_path / "shapes" / "cyclegan-seed0" / "config.yaml").read_text().count("pool_size: 2") == 1
     weights = tmp_path / "shapes" / "cut-seed0" / "latest.safetensors"
     before = weights.stat().st_mtime_ns

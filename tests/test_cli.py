@@ -168,6 +168,22 @@ def test_output_paths_of_the_wrong_kind_are_one_line_errors(synth, tmp_path, cap
     assert a_file.read_text() == "mine"
 
 
+def test_sigterm_to_the_demo_saves_and_exits_with_the_signals_code(tmp_path):
+    out = tmp_path / "demo"
+    process = subprocess.Popen([sys.executable, "-m", "pairless", "demo", "--out", str(out), "--steps", "100000",
+                                "--device", "cpu"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)
+    metrics, deadline = out / "run" / "metrics.jsonl", time.time() + 300
+    while not metrics.is_file() or not metrics.read_text():
+        assert time.time() < deadline and process.poll() is None, process.communicate()
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 143, stderr
+    assert "Continue with: pairless train --resume" in stderr and "Traceback" not in stderr
+    assert (out / "run" / "latest.state.pt").is_file() and not (out / "scores.json").exists()
+
+
 def test_demo_runs_end_to_end_with_a_small_budget(tmp_path):
     out = tmp_path / "demo"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}

@@ -18,7 +18,7 @@ from pairless.checkpoint import WEIGHTS
 from pairless.config import RunConfig
 from pairless.data.synthetic import make_synthetic_dataset
 from pairless.devices import resolve_device
-from pairless.errors import PairlessError
+from pairless.errors import PairlessError, StoppedBySignal
 from pairless.eval.domain import LocalFeatures, domain_classifier_for
 from pairless.eval.evaluate import COLLAPSE_THRESHOLD, SplitFolders, distribution_scores, split_folders
 from pairless.eval.imageset import folder_paths, load_image_set
@@ -27,7 +27,7 @@ from pairless.train.loop import train
 from pairless.translator import Translator, translate_paths
 
 COLUMNS = ("task", "model", "seed", "steps", "l1", "psnr", "ssim", "fid_local", "kid_local", "domain_score",
-           "diversity", "mode_collapse", "it_per_s")
+           "diversity", "diversity_pixels", "mode_collapse", "it_per_s")
 
 
 def bench_config(model: str, data_dir: Path, steps: int, size: int, width: int, device: str,
@@ -85,7 +85,7 @@ def train_to(cfg: RunConfig, run_dir: Path) -> None:
     resume = (run_dir / WEIGHTS).is_file()
     result = train(cfg, run_dir, resume=resume, quiet=True)
     if result.interrupted:
-        raise KeyboardInterrupt
+        raise StoppedBySignal(result.stop_signal)
 
 
 def last_rate(run_dir: Path) -> float:
@@ -153,7 +153,7 @@ def _scores(truth: dict | None, offline: dict) -> dict:
         "l1": round(truth["l1"], 4), "psnr": round(truth["psnr"], 2), "ssim": round(truth["ssim"], 3)}
     return {**pixels, "fid_local": round(offline["fid_local"], 2), "kid_local": round(offline["kid_local"], 4),
             "domain_score": round(offline["domain_score"], 2), "diversity": round(offline["diversity"], 2),
-            "mode_collapse": offline["mode_collapse"]}
+            "diversity_pixels": round(offline["diversity_pixels"], 2), "mode_collapse": offline["mode_collapse"]}
 
 
 def write_tables(rows: list[dict], out: Path) -> None:
@@ -166,13 +166,16 @@ def write_tables(rows: list[dict], out: Path) -> None:
 
 def runs_table(rows: list[dict]) -> str:
     header = ("| task | model | seed | steps | L1 to testA_gt ↓ | PSNR (dB) ↑ | SSIM ↑ | FID-local ↓ | KID-local ↓ | "
-              "domain score ↑ | diversity | it/s |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+              "domain score ↑ | diversity | diversity (pixels) | it/s |\n" + "|---" * 13 + "|\n")
     body = "".join(f"| {r['task']} | {r['model']} | {r['seed']} | {r['steps']} | {_shown(r['l1'], '.4f')} | "
                    f"{_shown(r['psnr'], '.2f')} | {_shown(r['ssim'], '.3f')} | {r['fid_local']:.2f} | "
                    f"{r['kid_local']:.4f} | {r['domain_score']:.2f} | {r['diversity']:.2f}{_flag(r)} | "
-                   f"{r['it_per_s']} |\n" for r in rows)
+                   f"{r['diversity_pixels']:.2f} | {r['it_per_s']} |\n" for r in rows)
     collapsed = any(r["mode_collapse"] for r in rows)
-    return header + body + (f"\n⚠ flagged as collapsed (diversity < {COLLAPSE_THRESHOLD}).\n" if collapsed else "")
+    note = (f"\n⚠ flagged as collapsed (diversity < {COLLAPSE_THRESHOLD}). Diversity is measured in the domain "
+            "classifier's features, which spread little for images it judges out of the target domain; "
+            "diversity (pixels) tells those apart from outputs that are all alike.\n")
+    return header + body + (note if collapsed else "")
 
 
 def seeds_table(rows: list[dict]) -> str:

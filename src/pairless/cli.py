@@ -15,7 +15,13 @@ from typing import Annotated, Optional
 import typer
 from typer.exceptions import TyperException
 
-from pairless.errors import PairlessError, is_machine_refusal, machine_refusal_message, user_message
+from pairless.errors import (
+    PairlessError,
+    StoppedBySignal,
+    is_machine_refusal,
+    machine_refusal_message,
+    user_message,
+)
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Unpaired image-to-image translation: train, translate, evaluate.")
@@ -114,7 +120,7 @@ def train(
     cfg = cfg.with_run_overrides(cfg.option_overrides(options), resuming=resume is not None)
     result = run_training(cfg, run_dir, resume=resume is not None, quiet=quiet, stop_at=stop_at)
     if result.interrupted:
-        raise typer.Exit(128 + result.stop_signal)  # the shell's code for a process ended by that signal
+        raise StoppedBySignal(result.stop_signal)
     if result.main_process:
         verb = "trained" if result.finished else "stopped"
         typer.echo(f"{verb} {cfg.method} at step {result.step}/{result.total_steps}; run folder: {run_dir}")
@@ -362,6 +368,6 @@ def main(argv: list[str] | None = None) -> None:
     except TyperException as exc:
         typer.echo(f"error: {exc.format_message()}", err=True)
         sys.exit(2)
-    except KeyboardInterrupt:
-        sys.exit(130)
+    except StoppedBySignal as exc:  # (a bare Ctrl-C outside training: typer's exit code 130)
+        sys.exit(128 + exc.signum)
     sys.exit(code if isinstance(code, int) else 0)

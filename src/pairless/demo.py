@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pairless.config import RunConfig
 from pairless.data.synthetic import make_synthetic_dataset
-from pairless.errors import PairlessError
+from pairless.errors import PairlessError, StoppedBySignal
 from pairless.eval.paired import score_folders, translate_and_score
 from pairless.train.loop import train
 from pairless.translator import Translator
@@ -58,7 +58,7 @@ def run_demo(out: str | Path = "runs/demo", steps: int | None = None, device: st
     cfg = demo_config(data_dir, steps, device)
     result = train(cfg, out / "run")
     if result.interrupted:
-        raise KeyboardInterrupt
+        raise StoppedBySignal(result.stop_signal)
 
     print(f"[3/3] translating the {TASK} test set into {out / 'translated'} and scoring it against the true "
           f"target images (testA_gt)", flush=True)

@@ -19,6 +19,16 @@ class BadImageError(PairlessError):
     """An image file that cannot be read or decoded."""
 
 
+class StoppedBySignal(BaseException):
+    """Work stopped on a signal (Ctrl-C: SIGINT, or SIGTERM). The CLI exits with the shell's code for a
+    process ended by that signal, 128 + its number (130, 143). Like KeyboardInterrupt it passes `except
+    Exception`; unlike it, the CLI framework does not turn it into exit code 130 whatever the signal."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
 def user_message(exc: BaseException) -> str:
     """The one-line message of a `PairlessError`, also when a DataLoader worker re-raised it.
 

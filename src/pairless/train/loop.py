@@ -28,7 +28,7 @@ from pairless.checkpoint import (
 from pairless.config import RunConfig
 from pairless.data.unpaired import UnpairedImageFolder
 from pairless.devices import resolve_device, set_cuda_speed_options
-from pairless.errors import PairlessError, writing
+from pairless.errors import PairlessError, StoppedBySignal, writing
 from pairless.models.base import Method, TranslationModel, resolved
 from pairless.train.datasets import check_sample_shapes, open_training_data
 from pairless.train.diagnostics import collect_diagnostics
@@ -120,12 +120,12 @@ def _ignore_stop_signals(_worker_id: int) -> None:
 @contextmanager
 def stop_requests():
     """Turn the first Ctrl-C or SIGTERM into a request to stop after the current step (`["signal"]` holds
-    its number, 0 until then); a second one aborts."""
+    its number, 0 until then); a second one aborts at once (StoppedBySignal, without saving)."""
     requested = {"signal": 0}
 
     def handler(signum, frame):
         if requested["signal"]:
-            raise KeyboardInterrupt
+            raise StoppedBySignal(signum)
         requested["signal"] = signum
 
     try:
