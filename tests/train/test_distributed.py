@@ -18,12 +18,14 @@ import torch.multiprocessing as mp
 from torch import nn
 
 from pairless.checkpoint import read_weights
+from pairless.errors import PairlessError
 from pairless.losses.conditional import conditional_contrastive_loss
 from pairless.models.base import OptimizerGroup
 from pairless.nn.gather import gather_rows
 from pairless.train.distributed import ProcessGroup, agree_to_stop
 from pairless.train.optim import Optimizers
 from pairless.train_config import TrainConfig
+from tests.conftest import tiny_config
 
 
 def free_port() -> int:
@@ -164,6 +166,38 @@ def test_a_stop_signal_seen_by_one_process_stops_all_with_the_same_code(tmp_path
     mp.spawn(stop_worker, args=(2, free_port(), str(tmp_path)), nprocs=2)
     for rank in range(2):
         assert torch.load(tmp_path / f"rank{rank}.pt") == [signal.SIGTERM, signal.SIGTERM, 0]
+
+
+def full_disk_worker(rank: int, world_size: int, port: int, data: str, out: str) -> None:
+    """Trains a tiny CUT as one of `world_size` processes; rank 0 cannot write its checkpoints."""
+    import pairless.train.loop as loop
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world_size),
+                      LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    if rank == 0:
+        def full_disk(run_dir, *_args):
+            raise PairlessError(f"no space left writing {run_dir / 'latest.safetensors'}")
+
+        loop.save_checkpoint = full_disk
+    try:
+        loop.train(tiny_config("cut", Path(data), **{"train.steps": 6, "train.save_every": 2}), Path(out) / "run",
+                   quiet=True)
+        outcome = "finished"
+    except PairlessError as exc:
+        outcome = str(exc)
+    Path(out, f"rank{rank}.txt").write_text(outcome)
+
+
+def test_a_checkpoint_rank_0_cannot_write_stops_every_process_with_the_reason(unpaired_dir, tmp_path):
+    context = mp.start_processes(full_disk_worker, args=(2, free_port(), str(unpaired_dir), str(tmp_path)),
+                                 nprocs=2, join=False, start_method="spawn")
+    deadline = time.time() + 300
+    while not context.join(timeout=1):
+        assert time.time() < deadline, "a process is still waiting for rank 0"
+    outcomes = [(tmp_path / f"rank{rank}.txt").read_text() for rank in range(2)]
+    assert outcomes[0] == f"no space left writing {tmp_path / 'run' / 'latest.safetensors'}"
+    assert outcomes[1].startswith("rank 0 could not save the checkpoint of step 2 in ")
 
 
 def processes_with(*entries: str) -> list[int]:

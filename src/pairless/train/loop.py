@@ -320,13 +320,20 @@ class TrainingRun:
             self.save_samples(step)
 
     def save(self, step: int) -> None:
-        """Rank 0 writes (all replicas are identical); the others wait so nobody runs ahead of a checkpoint."""
+        """Rank 0 writes (all replicas are identical); the others wait so nobody runs ahead of a checkpoint,
+        and stop with rank 0 if it could not write (a full disk), rather than wait for it at the next step."""
         every_rng = gather_objects(rng_state(self.device), self.group)
+        failure = None
         if self.group.is_main:
             state = {**self.optimizers.state_dict(), "rng": every_rng[0], "rng_ranks": every_rng,
                      "best": self.evaluator.best if self.evaluator else None}
-            save_checkpoint(self.run_dir, self.model, self.cfg, step, state, self.cfg.train.keep_last)
-        barrier(self.group)
+            try:
+                save_checkpoint(self.run_dir, self.model, self.cfg, step, state, self.cfg.train.keep_last)
+            except PairlessError as exc:
+                failure = exc
+        if agree_to_stop(failure is not None, self.group, self.device):
+            raise failure or PairlessError(f"rank 0 could not save the checkpoint of step {step} in {self.run_dir} "
+                                           "(its error is in its output)")
 
     def evaluate(self, evaluator: TrainingEvaluator, step: int) -> None:
         if not isinstance(self.model, TranslationModel):
