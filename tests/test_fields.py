@@ -14,7 +14,7 @@ from pairless.models.registry import method_names
 def outside(bounds: Bounds):
     """A value just outside the range (or not among the choices)."""
     if bounds.choices is not None:
-        return max(bounds.choices) + 1
+        return "unknown" if all(isinstance(c, str) for c in bounds.choices) else max(bounds.choices) + 1
     if bounds.at_least is not None:
         return bounds.at_least - 1
     if bounds.above is not None:
@@ -44,6 +44,20 @@ def test_every_bounded_field_rejects_an_out_of_range_value_naming_the_option(met
     value = (bad,) if isinstance(getattr(getattr(cfg, section), name), tuple) else bad
     with pytest.raises(PairlessError, match=rf"^{option_name(name)} must be .*, got {bad}(\.0)?$"):
         cfg.override({f"{section}.{name}": value})
+
+
+@pytest.mark.parametrize("settings", ["EvalSettings", "ServeSettings"])
+def test_the_evaluate_and_serve_settings_reject_out_of_range_values_naming_the_option(settings):
+    from pairless.eval.evaluate import EvalSettings
+    from pairless.serve import ServeSettings
+
+    kind = {"EvalSettings": EvalSettings, "ServeSettings": ServeSettings}[settings]
+    bounds = declared_bounds(kind)
+    assert bounds and kind()  # the defaults pass
+    for name, bound in bounds.items():
+        bad = outside(bound)
+        with pytest.raises(PairlessError, match=rf"^{option_name(name)} must be .*, got {bad}(\.0)?$"):
+            kind(**{name: bad})
 
 
 def test_each_method_declares_bounds_for_its_sizes_and_counts():

@@ -259,14 +259,15 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 7860,
     device: Device = "auto",
     max_upload_mb: Annotated[float, typer.Option(help="Largest accepted image file, in MB.")] = 20,
-    max_pixels: Annotated[int, typer.Option(help="Largest accepted image, in megapixels.")] = 16,
+    max_megapixels: Annotated[float, typer.Option(
+        "--max-megapixels", "--max-pixels", help="Largest accepted image, in megapixels.")] = 16,
     tile: Annotated[Optional[int], typer.Option(help="Translate larger images in blended tiles.")] = None,
 ) -> None:
     """A local web page: upload images, pick the direction, compare before/after, download the results."""
     from pairless.serve import ServeSettings, run_server
     from pairless.translator import Translator
 
-    settings = ServeSettings(max_upload_mb=max_upload_mb, max_megapixels=max_pixels, tile=tile)
+    settings = ServeSettings(max_upload_mb=max_upload_mb, max_megapixels=max_megapixels, tile=tile)
     translator = Translator.load(checkpoint, device)
     run_server(translator, settings, host, port, announce=lambda url: typer.echo(
         f"serving {translator.config.method} (step {translator.step}) at {url}"))

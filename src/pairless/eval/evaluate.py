@@ -22,6 +22,7 @@ from pairless.eval.domain import LocalFeatures, domain_classifier_for
 from pairless.eval.features import FEATURE_EXTRACTORS, InceptionFeatures
 from pairless.eval.imageset import folder_paths, load_image_set
 from pairless.eval.paired import score_folders
+from pairless.fields import Checked, bounded
 
 COLLAPSE_THRESHOLD = 0.5
 """Outputs whose feature spread is below half that of real target images are flagged as collapsed."""
@@ -30,26 +31,18 @@ DIVERSITY_PIXELS = 64
 
 
 @dataclass
-class EvalSettings:
+class EvalSettings(Checked):
     split: str = "test"
-    direction: str = "AtoB"
-    features: str = "inception"
+    direction: str = bounded("AtoB", choices=("AtoB", "BtoA"))
+    features: str = bounded("inception", choices=tuple(FEATURE_EXTRACTORS))
     """Feature space of the headline FID/KID: 'inception' (papers' protocol) or 'local' (no download)."""
     inception_weights: str | None = None
-    size: int = 256
+    size: int = bounded(256, at_least=16)
     """Translated and real images are resized (bicubic, antialiased) to size x size before features."""
-    limit: int | None = None
-    """Use at most this many test images per domain (None: all)."""
-    classifier_steps: int | None = None
+    limit: int | None = bounded(None, at_least=2)
+    """Use at most this many test images per domain (None: all); diversity needs pairs, so at least 2."""
+    classifier_steps: int | None = bounded(None, at_least=1)
     """Training iterations of the domain classifier when it is not cached yet (None: the default)."""
-
-    def __post_init__(self):
-        if self.features not in FEATURE_EXTRACTORS:
-            raise PairlessError(f"--features {self.features}: choose from {', '.join(FEATURE_EXTRACTORS)}")
-        if self.size < 16:
-            raise PairlessError(f"--size must be at least 16, got {self.size}")
-        if self.limit is not None and self.limit < 2:
-            raise PairlessError(f"--limit must be at least 2 (diversity needs pairs), got {self.limit}")
 
 
 def distribution_scores(translated: Tensor, target: Tensor, judge: LocalFeatures, target_domain: str,

@@ -31,28 +31,25 @@ from torch import Tensor
 
 from pairless.data.images import to_channels
 from pairless.errors import PairlessError
+from pairless.fields import Checked, bounded
 from pairless.translator import Translator, pil_to_tensor, tensor_to_pil
 
 MEGABYTE = 1_000_000
 
 
 @dataclass(frozen=True)
-class ServeSettings:
-    max_upload_mb: float = 20
+class ServeSettings(Checked):
+    max_upload_mb: float = bounded(20, above=0)
     """Largest accepted file, in MB (10^6 bytes)."""
-    max_megapixels: float = 16
+    max_megapixels: float = bounded(16, above=0)
     """Largest accepted image, in millions of pixels (checked from the header, before decoding)."""
-    max_files: int = 16
+    max_files: int = bounded(16, at_least=1)
     """Most images in one request."""
     tile: int | None = None
     """Translate images larger than tile x tile in blended tiles (see pairless.tiling)."""
     overlap: int = 64
 
-    def __post_init__(self):
-        if self.max_upload_mb <= 0:
-            raise PairlessError(f"--max-upload-mb must be positive, got {self.max_upload_mb}")
-        if self.max_megapixels <= 0:
-            raise PairlessError(f"--max-pixels must be positive, got {self.max_megapixels}")
+    def cross_check(self) -> None:
         if self.tile is not None:
             from pairless.tiling import check_tiling
 
@@ -124,7 +121,7 @@ def decode_upload(name: str, data: bytes, settings: ServeSettings) -> Tensor:
         raise UploadRefused(f"{name} is too large: the limit is {settings.max_upload_mb:g} MB "
                             "(pairless serve --max-upload-mb)", 413)
     too_large = UploadRefused(f"{name} has more than {settings.max_megapixels:g} megapixels "
-                              "(pairless serve --max-pixels)", 413)
+                              "(pairless serve --max-megapixels)", 413)
     try:
         with Image.open(io.BytesIO(data)) as opened:
             if opened.width * opened.height > settings.max_megapixels * MEGABYTE:
