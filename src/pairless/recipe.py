@@ -25,13 +25,13 @@ def recipe_lines(cfg: RunConfig) -> list[str]:
     """Short lines describing how `cfg` trains (the run's settings, not the method's history)."""
     cfg = cfg.resolved()
     return [f"length: {length(cfg)}", f"learning rate: {learning_rate(cfg)}",
-            f"discriminator: {discriminator_steps(cfg)}", f"image pool: {image_pool(cfg)}",
+            f"discriminator: {cfg.model.discriminator_schedule()}", f"image pool: {image_pool(cfg)}",
             f"training images: {sample_framing(cfg)}"]
 
 
 def length(cfg: RunConfig) -> str:
     t = cfg.train
-    unit = ("iterations (one generator step each)" if getattr(cfg.model, "d_steps", None) else "iterations")
+    unit = "iterations (one generator step each)" if cfg.model.batches_per_step > 1 else "iterations"
     if t.steps is not None:
         return f"{t.steps:,} {unit}"
     return (f"{t.epochs:g} epochs (passes over the training data: the larger domain, or the labelled images), "
@@ -45,19 +45,8 @@ def learning_rate(cfg: RunConfig) -> str:
     return f"{t.lr:g}, constant, then linear decay to 0 over the last {t.decay_fraction:.0%} of the iterations"
 
 
-def discriminator_steps(cfg: RunConfig) -> str:
-    d_steps = getattr(cfg.model, "d_steps", None)
-    if d_steps is not None:
-        return (f"{d_steps} step(s) per generator step, each on a fresh batch of real images with fresh noise "
-                f"and labels; --steps and the learning-rate schedule count generator steps")
-    n_critic = getattr(cfg.model, "n_critic", None)
-    if n_critic is not None:
-        return f"{n_critic} critic step(s) per generator step on the iteration's batch"
-    return "1 step per generator step"
-
-
 def image_pool(cfg: RunConfig) -> str:
-    size = getattr(cfg.model, "pool_size", 0)
+    size = cfg.model.history_pool
     return f"the last {size} generated images per domain" if size else "none (the current generated images)"
 
 

@@ -110,6 +110,10 @@ class ConditionalGANConfig(ModelConfig):
         """Batches of real images one training step consumes: one per discriminator step."""
         return self.d_steps or DEFAULT_D_STEPS[self.backbone]
 
+    def discriminator_schedule(self) -> str:
+        return (f"{self.batches_per_step} step(s) per generator step, each on a fresh batch of real images with "
+                "fresh noise and labels; --steps and the learning-rate schedule count generator steps")
+
 
 class ConditionalGAN(Method):
     """Generator G, discriminator D (with the method's head) and optionally G_ema."""

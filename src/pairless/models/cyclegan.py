@@ -37,6 +37,10 @@ class CycleGANConfig(ResnetOptions, FeatureLossOptions):
     """Identity weight relative to lambda_cycle (0.5 x 10 = 5)."""
     pool_size: int = bounded(50, at_least=0)
 
+    @property
+    def history_pool(self) -> int:
+        return self.pool_size
+
 
 class CycleGANModel(CycleTranslationModel):
 

@@ -82,6 +82,10 @@ class DCLConfig(ResnetOptions, FeatureLossOptions, PatchNCEOptions):
         cfg = super().for_size(size)
         return cfg if cfg.antialias_up is not None else replace(cfg, antialias_up=antialias_up_for(size))
 
+    @property
+    def history_pool(self) -> int:
+        return self.pool_size
+
 
 class DCLModel(CycleTranslationModel):
 

@@ -61,6 +61,9 @@ class DualGANConfig(NetworkOptions, FeatureLossOptions):
             depth += 1
         return replace(self, depth=max(1, depth))
 
+    def discriminator_schedule(self) -> str:
+        return f"{self.n_critic} critic step(s) per generator step on the iteration's batch"
+
 
 class DualGANModel(CycleTranslationModel):
 

@@ -27,6 +27,15 @@ class ModelConfig(Checked):
         """Batches of real images one training step reads (the trainer's sampler gives it that many)."""
         return 1
 
+    def discriminator_schedule(self) -> str:
+        """The discriminator's updates per generator step, in words (for `pairless models NAME`)."""
+        return "1 step per generator step"
+
+    @property
+    def history_pool(self) -> int:
+        """Generated images kept per domain for the discriminator's updates; 0: it sees the current ones."""
+        return 0
+
 
 @dataclass
 class NetworkOptions(ModelConfig):
