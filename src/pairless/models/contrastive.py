@@ -12,7 +12,7 @@ from pairless.errors import PairlessError
 from pairless.fields import Checked, bounded
 from pairless.losses.patchnce import Negatives, grouped_patch_nce_loss
 from pairless.nn.patch_sampler import PatchSampleMLP, per_layer
-from pairless.nn.resnet_generator import ResnetGenerator
+from pairless.nn.taps import TappedGenerator
 
 ANTIALIAS_UP_MIN_SIZE = 128
 """Crops below this size upsample with transposed convolutions by default instead of the reference's blurred
@@ -48,7 +48,7 @@ class PatchNCEOptions(Checked):
             raise PairlessError(f"--nce-layers must be increasing without repeats, got {self.nce_layers}")
 
 
-def check_nce_layers(generator: ResnetGenerator, layers: Sequence[int], n_blocks: int) -> None:
+def check_nce_layers(generator: TappedGenerator, layers: Sequence[int], n_blocks: int) -> None:
     if max(layers) >= generator.encoder_end:
         raise PairlessError(
             f"--nce-layers {','.join(map(str, layers))} reaches past the encoder (layers 0.."

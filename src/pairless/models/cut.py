@@ -38,6 +38,8 @@ from pairless.nn.init import InitScheme, init_weights
 from pairless.nn.patch_sampler import PatchSampleMLP
 from pairless.nn.patchgan import PatchDiscriminator
 from pairless.nn.resnet_generator import ResnetGenerator
+from pairless.nn.stylegan2 import StyleGAN2Discriminator
+from pairless.nn.taps import TappedGenerator
 
 
 @dataclass
@@ -61,6 +63,10 @@ class CUTConfig(ResnetOptions, FeatureLossOptions, PatchNCEOptions):
 
 
 class CUTModel(TranslationModel):
+    G: TappedGenerator
+    D: PatchDiscriminator | StyleGAN2Discriminator
+    """SinCUT's networks are StyleGAN2's; CUT's step and sampling take the same calls on them."""
+
     def __init__(self, config: CUTConfig, channels_a: int = 3, channels_b: int = 3):
         super().__init__(config, channels_a, channels_b)
         c = config

@@ -88,10 +88,9 @@ class SinCUTModel(CUTModel):
     def __init__(self, config: SinCUTConfig, channels_a: int = 3, channels_b: int = 3):
         TranslationModel.__init__(self, config, channels_a, channels_b)
         c = config
-        # CUT's step and sampling work unchanged on these networks, which take the same calls as CUT's.
-        self.G = StyleGAN2Generator(channels_a, channels_b, c.width, c.n_downsampling, c.n_blocks)  # type: ignore[assignment]
+        self.G = StyleGAN2Generator(channels_a, channels_b, c.width, c.n_downsampling, c.n_blocks)
         check_nce_layers(self.G, c.nce_layers, c.n_blocks)
-        self.D = StyleGAN2Discriminator(channels_b, c.d_width, resolved(c.d_blocks, "d_blocks"))  # type: ignore[assignment]
+        self.D = StyleGAN2Discriminator(channels_b, c.d_width, resolved(c.d_blocks, "d_blocks"))
         self.F = PatchSampleMLP(self.G.feature_channels(c.nce_layers), c.head_dim)
         init_weights(self.F, "xavier", 0.02)
         self.size_multiple = 2 ** c.n_downsampling

@@ -12,7 +12,7 @@ from torch.utils.checkpoint import checkpoint
 
 from pairless.nn.antialias import BlurDownsample, BlurUpsample
 from pairless.nn.padding import ReflectionPad
-from pairless.nn.taps import forward_with_taps
+from pairless.nn.taps import TappedGenerator
 
 
 class InstanceNorm(nn.InstanceNorm2d):
@@ -81,7 +81,7 @@ def upsample_layers(c_in: int, c_out: int, antialias: bool) -> list[nn.Module]:
             instance_norm(c_out), nn.ReLU(True)]
 
 
-class ResnetGenerator(nn.Module):
+class ResnetGenerator(TappedGenerator):
     """c7s1-w, two downsamplings (w to 4w), n residual blocks, two upsamplings, c7s1-out, tanh.
 
     Layer indices follow the CUT reference for the anti-aliased layout, so `nce_layers` 0,4,8,12,16
@@ -99,16 +99,11 @@ class ResnetGenerator(nn.Module):
         layers += downsample_layers(width, 2 * width, antialias)
         layers += downsample_layers(2 * width, 4 * width, antialias)
         self.encoder_end = len(layers) + n_blocks
-        """Layers with index below this belong to the encoder (usable as feature layers)."""
         layers += [ResnetBlock(4 * width) for _ in range(n_blocks)]
         layers += upsample_layers(4 * width, 2 * width, antialias_up)
         layers += upsample_layers(2 * width, width, antialias_up)
         layers += [ReflectionPad(3), nn.Conv2d(width, out_channels, 7), nn.Tanh()]
         self.layers = nn.Sequential(*layers)
-
-    def forward(self, x: Tensor, feature_layers: Sequence[int] = (), encode_only: bool = False):
-        """See `forward_with_taps`: the image, `(image, features)` or, with `encode_only`, the features."""
-        return forward_with_taps(self.layers, x, feature_layers, encode_only)
 
     def feature_channels(self, feature_layers: Sequence[int]) -> list[int]:
         """Channel count of each requested layer's output (for building the patch heads up front)."""

@@ -24,7 +24,7 @@ from torch import Tensor, nn
 
 from pairless.errors import PairlessError
 from pairless.nn.antialias import binomial_kernel
-from pairless.nn.taps import forward_with_taps
+from pairless.nn.taps import TappedGenerator
 
 SQRT2 = math.sqrt(2)
 BLUR_TAPS = [1, 3, 3, 1]
@@ -163,7 +163,7 @@ def styled_up_block(c_in: int, c_out: int) -> nn.Sequential:
     return nn.Sequential(DemodulatedUpConv(c_in, c_out), NoiseInjection(), BiasedLeakyReLU(c_out))
 
 
-class StyleGAN2Generator(nn.Module):
+class StyleGAN2Generator(TappedGenerator):
     """Encoder: identity (layer 0 = the input image), 1x1 conv, `n_downsampling` downsampling ResBlocks,
     n_blocks/2 ResBlocks. Decoder: n_blocks/2 ResBlocks, one styled up-block per downsampling, 1x1 conv
     to the output channels with the scaled leaky ReLU (the reference's last layer; there is no tanh).
@@ -184,17 +184,12 @@ class StyleGAN2Generator(nn.Module):
         layers += [ResBlock(channels(i), channels(i + 1), downsample=True) for i in range(n_downsampling)]
         layers += [ResBlock(bottom, bottom, downsample=False) for _ in range(n_blocks // 2)]
         self.encoder_end = len(layers)
-        """Layers with index below this belong to the encoder (usable as feature layers)."""
         self.layer_channels = [in_channels, channels(0)] + [channels(i + 1) for i in range(n_downsampling)]
         self.layer_channels += [bottom] * (n_blocks // 2)
         layers += [ResBlock(bottom, bottom, downsample=False) for _ in range(n_blocks // 2)]
         layers += [styled_up_block(channels(i + 1), channels(i)) for i in reversed(range(n_downsampling))]
         layers.append(conv_layer(channels(0), out_channels, 1))
         self.layers = nn.Sequential(*layers)
-
-    def forward(self, x: Tensor, feature_layers: Sequence[int] = (), encode_only: bool = False):
-        """See `forward_with_taps`: the image, `(image, features)` or, with `encode_only`, the features."""
-        return forward_with_taps(self.layers, x, feature_layers, encode_only)
 
     def feature_channels(self, feature_layers: Sequence[int]) -> list[int]:
         """Channel count of each requested encoder layer's output (for building the patch heads)."""
