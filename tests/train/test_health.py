@@ -3,21 +3,28 @@ import json
 import torch
 
 from pairless.models.dualgan import DualGANConfig, DualGANModel
-from pairless.train.health import COLLAPSED, RUNAWAY, RUNAWAY_LOG_STEPS, RUNAWAY_LOSS, TrainingHealth
+from pairless.train.health import (
+    COLLAPSED,
+    RUNAWAY,
+    RUNAWAY_LOG_STEPS,
+    RUNAWAY_LOSS,
+    RUNAWAY_LOW_STEPS,
+    TrainingHealth,
+)
 from pairless.train.monitor import Monitor
 
 
-def test_runaway_needs_consecutive_low_log_steps_and_clears_when_d_recovers():
+def test_runaway_needs_most_recent_log_steps_low_and_clears_when_d_recovers():
     health = TrainingHealth(("D_A", "D_B"))
-    low = RUNAWAY_LOSS / 2
-    for step in range(1, RUNAWAY_LOG_STEPS):
-        health.update_losses(step, {"D_A": low, "D_B": 0.2})
-    assert RUNAWAY not in health.warnings
-    health.update_losses(RUNAWAY_LOG_STEPS + 1, {"D_A": 0.2, "D_B": 0.2})  # the streak breaks
-    for step in range(RUNAWAY_LOG_STEPS):
-        health.update_losses(step, {"D_A": low, "D_B": 0.2})
+    low, high = RUNAWAY_LOSS / 2, 0.2
+    pattern = [low] * (RUNAWAY_LOW_STEPS - 1) + [RUNAWAY_LOSS * 1.1]  # one blip just above the threshold
+    for step, value in enumerate(pattern):
+        health.update_losses(step, {"D_A": value, "D_B": high})
+        assert RUNAWAY not in health.warnings
+    health.update_losses(len(pattern), {"D_A": low, "D_B": high})  # low in 4 of the last 5 log steps
     assert "D_A" in health.warnings[RUNAWAY] and "D_B" not in health.warnings[RUNAWAY]
-    health.update_losses(99, {"D_A": 0.2, "D_B": 0.2})
+    for step in range(RUNAWAY_LOG_STEPS - RUNAWAY_LOW_STEPS + 1):
+        health.update_losses(10 + step, {"D_A": high, "D_B": high})
     assert RUNAWAY not in health.warnings
 
 
@@ -46,12 +53,13 @@ def test_monitor_writes_warnings_to_metrics_and_announces_them_once(tmp_path, ca
     for step in range(1, RUNAWAY_LOG_STEPS + 3):
         monitor.add_losses({"D": torch.tensor(0.001), "G_gan": torch.tensor(1.0)})
         monitor.log(step, 2e-4)
-    monitor.add_losses({"D": torch.tensor(0.2), "G_gan": torch.tensor(0.5)})
-    monitor.log(RUNAWAY_LOG_STEPS + 3, 2e-4)
+    for step in range(RUNAWAY_LOG_STEPS + 3, RUNAWAY_LOG_STEPS + 5):  # D recovers: the second high step clears
+        monitor.add_losses({"D": torch.tensor(0.2), "G_gan": torch.tensor(0.5)})
+        monitor.log(step, 2e-4)
     monitor.close()
     records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     flagged = [r["step"] for r in records if RUNAWAY in r.get("warnings", {})]
-    assert flagged == [RUNAWAY_LOG_STEPS, RUNAWAY_LOG_STEPS + 1, RUNAWAY_LOG_STEPS + 2]
+    assert flagged == list(range(RUNAWAY_LOW_STEPS, RUNAWAY_LOG_STEPS + 4))
     assert capsys.readouterr().err.count("warning: runaway discriminator") == 1
 
 

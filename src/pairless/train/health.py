@@ -2,8 +2,9 @@
 
 Both are judged from what the trainer measures anyway, so watching costs nothing on the hot path:
 - runaway discriminator: a discriminator loss (the model's `discriminator_losses()`, objectives that are
-  0 exactly when D separates real from generated images perfectly) stays below `RUNAWAY_LOSS` for
-  `RUNAWAY_LOG_STEPS` consecutive log steps; the generator then gets no useful signal and usually collapses;
+  0 exactly when D separates real from generated images perfectly) is below `RUNAWAY_LOSS` in at least
+  `RUNAWAY_LOW_STEPS` of the last `RUNAWAY_LOG_STEPS` log steps (one blip above it does not hide a runaway);
+  the generator then gets no useful signal and usually collapses;
 - collapsed outputs: the translations of the fixed preview images in a sample grid vary less than
   `COLLAPSE_THRESHOLD` as much as those inputs do (different scenes translated to nearly the same image),
   or an `--eval-every` evaluation raised its mode-collapse flag.
@@ -11,6 +12,7 @@ Both are judged from what the trainer measures anyway, so watching costs nothing
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable
 
 from torch import Tensor
@@ -22,6 +24,7 @@ RUNAWAY_LOSS = 0.02
 """On the raw discriminator loss, the sum of its real and generated terms: each near 0.01 (issue 18's run
 that collapsed had 0.016)."""
 RUNAWAY_LOG_STEPS = 5
+RUNAWAY_LOW_STEPS = 4
 
 RUNAWAY = "runaway_discriminator"
 COLLAPSED = "collapsed_outputs"
@@ -32,18 +35,18 @@ class TrainingHealth:
 
     def __init__(self, discriminator_losses: Iterable[str]):
         self.watched = tuple(discriminator_losses)
-        self.low_streak = {name: 0 for name in self.watched}
+        self.recent_lows: dict[str, deque[bool]] = {name: deque(maxlen=RUNAWAY_LOG_STEPS) for name in self.watched}
         self.warnings: dict[str, str] = {}
 
     def update_losses(self, step: int, losses: dict[str, float]) -> None:
         """Mean losses of the log window that ends at `step`."""
         for name in self.watched:
             if name in losses:
-                self.low_streak[name] = self.low_streak[name] + 1 if losses[name] < RUNAWAY_LOSS else 0
-        runaway = [name for name, streak in self.low_streak.items() if streak >= RUNAWAY_LOG_STEPS]
+                self.recent_lows[name].append(losses[name] < RUNAWAY_LOSS)
+        runaway = [name for name, lows in self.recent_lows.items() if sum(lows) >= RUNAWAY_LOW_STEPS]
         self._set(RUNAWAY, bool(runaway),
-                  f"runaway discriminator: {', '.join(runaway)} loss below {RUNAWAY_LOSS} for the last "
-                  f"{RUNAWAY_LOG_STEPS}+ log steps (up to step {step}); the generator gets little signal")
+                  f"runaway discriminator: {', '.join(runaway)} loss below {RUNAWAY_LOSS} in {RUNAWAY_LOW_STEPS}+ "
+                  f"of the last {RUNAWAY_LOG_STEPS} log steps (up to step {step}); the generator gets little signal")
 
     def update_samples(self, step: int, rows: list[dict[str, Tensor]]) -> None:
         """A sample grid's first row: its first column holds the inputs, its second their translations."""
