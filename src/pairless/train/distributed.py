@@ -91,6 +91,14 @@ def agree_to_stop(request: int, group: ProcessGroup, device: torch.device) -> in
     return int(flag.item())
 
 
+def raise_on_every_rank(failure: PairlessError | None, group: ProcessGroup, device: torch.device,
+                        what: str) -> None:
+    """Stop every process when rank 0 met `failure` (None: it did not): rank 0 raises it, the others a
+    PairlessError saying it could not `what`, instead of waiting for it at their next collective call."""
+    if agree_to_stop(failure is not None, group, device):
+        raise failure or PairlessError(f"rank 0 could not {what} (its error is in its output)")
+
+
 def average_gradients(parameters: Iterable[nn.Parameter], group: ProcessGroup) -> None:
     """Replace each gradient by its mean over the processes. Every rank runs the same code on the same
     model, so the parameters that received a gradient (and their order) are the same on all of them."""

@@ -40,6 +40,7 @@ from pairless.train.distributed import (
     gather_objects,
     join_process_group,
     leave_process_group,
+    raise_on_every_rank,
 )
 from pairless.train.evaluation import BEST, TrainingEvaluator
 from pairless.train.health import TrainingHealth
@@ -240,8 +241,7 @@ def _evaluator(cfg: RunConfig, run_dir: Path, device, monitor: Monitor, resume: 
             evaluator = TrainingEvaluator(cfg, device, log=monitor.message)
         except PairlessError as exc:
             failure = exc
-    if agree_to_stop(failure is not None, group, device):
-        raise failure or PairlessError("rank 0 could not set up --eval-every (its error is in its output)")
+    raise_on_every_rank(failure, group, device, "set up --eval-every")
     if evaluator and resume:
         best = read_state(run_dir / STATE).get("best")
         evaluator.best = best if best and best["metric"] == evaluator.metric else None
@@ -331,9 +331,7 @@ class TrainingRun:
                 save_checkpoint(self.run_dir, self.model, self.cfg, step, state, self.cfg.train.keep_last)
             except PairlessError as exc:
                 failure = exc
-        if agree_to_stop(failure is not None, self.group, self.device):
-            raise failure or PairlessError(f"rank 0 could not save the checkpoint of step {step} in {self.run_dir} "
-                                           "(its error is in its output)")
+        raise_on_every_rank(failure, self.group, self.device, f"save the checkpoint of step {step} in {self.run_dir}")
 
     def evaluate(self, evaluator: TrainingEvaluator, step: int) -> None:
         if not isinstance(self.model, TranslationModel):
