@@ -99,19 +99,28 @@ def test_corrupt_image_during_training_names_the_file(synth, tmp_path):
     assert "UserWarning" not in skipped.stderr and "warn" not in skipped.stderr.replace("warning:", "")
 
 
-def test_ctrl_c_saves_and_the_run_resumes(synth, tmp_path):
-    run_dir = tmp_path / "run"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "pairless", "train", "--model", "cut", "--data", str(synth), "--out",
-         str(run_dir), "--steps", "100000", "--log-every", "1", *TINY_CUT],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 120
-    while not (run_dir / "metrics.jsonl").is_file() or not (run_dir / "metrics.jsonl").read_text():
+def signal_once_logging(args, run_dir: Path, signum: int, whole_group: bool = False, wait: float = 120):
+    """Start `pairless ARGS`, wait until run_dir/metrics.jsonl has a record, send `signum` (with `whole_group`,
+    to the process and its data-loader workers) and return its exit code and standard error."""
+    process = subprocess.Popen([sys.executable, "-m", "pairless", *map(str, args)], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, start_new_session=whole_group)
+    metrics, deadline = run_dir / "metrics.jsonl", time.time() + wait
+    while not metrics.is_file() or not metrics.read_text():
         assert time.time() < deadline and process.poll() is None, process.communicate()
         time.sleep(0.2)
-    process.send_signal(signal.SIGINT)
-    stdout, stderr = process.communicate(timeout=120)
-    assert process.returncode == 130, stderr
+    if whole_group:
+        os.killpg(process.pid, signum)
+    else:
+        process.send_signal(signum)
+    _, stderr = process.communicate(timeout=120)
+    return process.returncode, stderr
+
+
+def test_ctrl_c_saves_and_the_run_resumes(synth, tmp_path):
+    run_dir = tmp_path / "run"
+    code, stderr = signal_once_logging(["train", "--model", "cut", "--data", synth, "--out", run_dir, "--steps",
+                                        "100000", "--log-every", "1", *TINY_CUT], run_dir, signal.SIGINT)
+    assert code == 130, stderr
     assert "Continue with: pairless train --resume" in stderr and "Traceback" not in stderr
     state = run_dir / "latest.state.pt"
     assert state.is_file() and not any(p.name.startswith(".") for p in run_dir.iterdir())
@@ -125,17 +134,10 @@ def test_ctrl_c_saves_and_the_run_resumes(synth, tmp_path):
 def test_sigterm_to_the_whole_process_group_saves_like_ctrl_c(synth, tmp_path):
     """`kill`, `timeout`, `docker stop`, a scheduler: SIGTERM, here also to the data-loader workers."""
     run_dir = tmp_path / "run"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "pairless", "train", "--model", "cut", "--data", str(synth), "--out",
-         str(run_dir), "--steps", "100000", "--log-every", "1", *TINY_CUT, "--workers", "1"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    deadline = time.time() + 120
-    while not (run_dir / "metrics.jsonl").is_file() or not (run_dir / "metrics.jsonl").read_text():
-        assert time.time() < deadline and process.poll() is None, process.communicate()
-        time.sleep(0.2)
-    os.killpg(process.pid, signal.SIGTERM)
-    stdout, stderr = process.communicate(timeout=120)
-    assert process.returncode == 143, stderr
+    code, stderr = signal_once_logging(["train", "--model", "cut", "--data", synth, "--out", run_dir, "--steps",
+                                        "100000", "--log-every", "1", *TINY_CUT, "--workers", "1"], run_dir,
+                                       signal.SIGTERM, whole_group=True)
+    assert code == 143, stderr
     assert "Continue with: pairless train --resume" in stderr and "Traceback" not in stderr
     import torch
 
@@ -170,16 +172,9 @@ def test_output_paths_of_the_wrong_kind_are_one_line_errors(synth, tmp_path, cap
 
 def test_sigterm_to_the_demo_saves_and_exits_with_the_signals_code(tmp_path):
     out = tmp_path / "demo"
-    process = subprocess.Popen([sys.executable, "-m", "pairless", "demo", "--out", str(out), "--steps", "100000",
-                                "--device", "cpu"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               start_new_session=True)
-    metrics, deadline = out / "run" / "metrics.jsonl", time.time() + 300
-    while not metrics.is_file() or not metrics.read_text():
-        assert time.time() < deadline and process.poll() is None, process.communicate()
-        time.sleep(0.2)
-    os.killpg(process.pid, signal.SIGTERM)
-    stdout, stderr = process.communicate(timeout=120)
-    assert process.returncode == 143, stderr
+    code, stderr = signal_once_logging(["demo", "--out", out, "--steps", "100000", "--device", "cpu"], out / "run",
+                                       signal.SIGTERM, whole_group=True, wait=300)
+    assert code == 143, stderr
     assert "Continue with: pairless train --resume" in stderr and "Traceback" not in stderr
     assert (out / "run" / "latest.state.pt").is_file() and not (out / "scores.json").exists()
 
