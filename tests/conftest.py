@@ -21,6 +21,7 @@ from pairless.translator import Translator
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
+REFERENCE_CHECKPOINTS = PROJECT_ROOT.parent / "shared" / "fixtures" / "reference-checkpoints"
 
 # Narrow networks and small crops keep each end-to-end run to seconds on two CPU cores.
 TINY_MODEL = {
@@ -93,14 +94,26 @@ def tiny_config(method: str, root: Path, **overrides) -> RunConfig:
     return RunConfig.defaults(method).override(values)
 
 
+def shared_folder(path: Path, what: str) -> Path:
+    """A folder of ../shared: skipped where absent, required when PAIRLESS_REQUIRE_SHARED=1 (CI)."""
+    if path.is_dir():
+        return path
+    if os.environ.get("PAIRLESS_REQUIRE_SHARED") == "1":
+        pytest.fail(f"PAIRLESS_REQUIRE_SHARED=1 but {path} is missing")
+    pytest.skip(f"{what} not available at {path}")
+
+
 @pytest.fixture
 def shared_data() -> Path:
-    """../shared/data: skipped where absent, required when PAIRLESS_REQUIRE_SHARED=1 (CI)."""
-    if SHARED_DATA.is_dir():
-        return SHARED_DATA
-    if os.environ.get("PAIRLESS_REQUIRE_SHARED") == "1":
-        pytest.fail(f"PAIRLESS_REQUIRE_SHARED=1 but {SHARED_DATA} is missing")
-    pytest.skip(f"real data not available at {SHARED_DATA}")
+    """../shared/data (real data sets)."""
+    return shared_folder(SHARED_DATA, "real data")
+
+
+@pytest.fixture(scope="session")
+def reference_checkpoints() -> Path:
+    """../shared/fixtures/reference-checkpoints: files written by the original implementations and the
+    outputs their code computes from them (its README says how they were made)."""
+    return shared_folder(REFERENCE_CHECKPOINTS, "the original implementations' checkpoints")
 
 
 # Class-conditional GANs: tiny DCGAN backbones on 20 x 24 px class folders.

@@ -11,7 +11,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "pairless"
 LAYERS = (
     ("__main__", "cli"),
     ("demo", "bench", "report", "recipe"),
-    ("generate", "attention", "export", "serve"),
+    ("generate", "attention", "export", "serve", "interop"),
     ("__init__",),
     ("train",),
     ("eval",),

@@ -12,6 +12,8 @@ import io
 import json
 import os
 import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,7 @@ from safetensors.torch import save as save_safetensors_bytes
 
 from pairless.config import RunConfig
 from pairless.errors import PairlessError, writing
-from pairless.models.base import Method
+from pairless.models.base import Method, TranslationModel
 from pairless.models.registry import get_method
 from pairless.nn.resnet_generator import checkpoint_residual_blocks
 
@@ -64,10 +66,20 @@ def build_model(cfg: RunConfig) -> Method:
     return model
 
 
-def weights_bytes(model: Method, cfg: RunConfig, step: int) -> bytes:
-    tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+def weights_bytes(model: Method, cfg: RunConfig, step: int, networks: Sequence[str] | None = None) -> bytes:
+    """The model's weights with its config; with `networks`, only those networks' (an imported model that
+    came without some, e.g. a generator released without its discriminator), which the metadata lists."""
+    tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()
+               if networks is None or network_of(k) in networks}
     metadata = {"format": FORMAT, "config": json.dumps(cfg.to_dict()), "step": str(step)}
+    if networks is not None:
+        metadata["networks"] = json.dumps(list(networks))
     return save_safetensors_bytes(tensors, metadata=metadata)
+
+
+def network_of(key: str) -> str:
+    """The network (top-level submodule) a state-dict key belongs to: `G_AB.layers.1.weight` -> `G_AB`."""
+    return key.split(".", 1)[0]
 
 
 def state_bytes(state: dict[str, Any]) -> bytes:
@@ -144,8 +156,19 @@ def resolve_checkpoint(path: str | Path) -> Path:
     return path
 
 
-def read_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], RunConfig, int]:
-    """Tensors, run config and step of a pairless weights file."""
+@dataclass
+class Checkpoint:
+    """What a pairless weights file holds."""
+
+    path: Path
+    tensors: dict[str, torch.Tensor]
+    config: RunConfig
+    step: int
+    networks: tuple[str, ...] | None
+    """The networks it holds when not all of the model's (an imported model); None: all."""
+
+
+def read_checkpoint(path: str | Path) -> Checkpoint:
     path = resolve_checkpoint(path)
     try:
         data = path.read_bytes()
@@ -155,7 +178,15 @@ def read_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], RunConfig, 
         raise PairlessError(f"cannot read checkpoint {path}: {exc}") from None
     if metadata.get("format") != FORMAT or "config" not in metadata:
         raise PairlessError(f"{path} is not a pairless checkpoint (no run config in its metadata)")
-    return tensors, RunConfig.from_dict(json.loads(metadata["config"])), int(metadata.get("step", 0))
+    networks = tuple(json.loads(metadata["networks"])) if "networks" in metadata else None
+    return Checkpoint(path, tensors, RunConfig.from_dict(json.loads(metadata["config"])),
+                      int(metadata.get("step", 0)), networks)
+
+
+def read_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], RunConfig, int]:
+    """Tensors, run config and step of a pairless weights file."""
+    checkpoint = read_checkpoint(path)
+    return checkpoint.tensors, checkpoint.config, checkpoint.step
 
 
 def _safetensors_metadata(data: bytes) -> dict[str, str]:
@@ -164,27 +195,48 @@ def _safetensors_metadata(data: bytes) -> dict[str, str]:
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[Method, RunConfig, int]:
-    """Rebuild the model a checkpoint was trained with and load its weights."""
-    tensors, cfg, step = read_weights(path)
+    """Rebuild the model a checkpoint was trained with and load its weights. A checkpoint that holds only
+    some networks (an imported model) translates only in the directions whose generator it holds."""
+    checkpoint = read_checkpoint(path)
     with warnings.catch_warnings():  # notes about training-only terms do not concern inference
         warnings.simplefilter("ignore", UserWarning)
-        model = build_model(cfg)
-    load_weights(model, tensors, path)
-    return model.to(device).eval(), cfg, step
+        model = build_model(checkpoint.config)
+    load_weights(model, checkpoint.tensors, checkpoint.path, checkpoint.networks)
+    if checkpoint.networks is not None and isinstance(model, TranslationModel):
+        model.keep_directions_of(checkpoint.networks, checkpoint.path)
+    return model.to(device).eval(), checkpoint.config, checkpoint.step
 
 
-def load_weights(model: torch.nn.Module, tensors: dict[str, torch.Tensor], path: str | Path) -> None:
-    """The checkpoint's tensors into `model`, or one line saying which do not match (e.g. a checkpoint
-    written before a method gained or lost layers)."""
+def load_weights(model: torch.nn.Module, tensors: dict[str, torch.Tensor], path: str | Path,
+                 networks: Sequence[str] | None = None) -> None:
+    """The checkpoint's tensors into `model` (only into `networks` if given, leaving the others as they are),
+    or one line saying which do not match (e.g. a checkpoint written before a method gained or lost layers)."""
+    expected = {k for k in model.state_dict() if networks is None or network_of(k) in networks}
+    problems = [f"{kind} {', '.join(sorted(names)[:3])}" for kind, names in
+                (("missing", expected - set(tensors)), ("unexpected", set(tensors) - expected)) if names]
     try:
-        model.load_state_dict(tensors)
+        if not problems:
+            model.load_state_dict(tensors, strict=networks is None)
     except RuntimeError as exc:
-        expected = set(model.state_dict())
-        parts = [f"{kind} {', '.join(sorted(names)[:3])}" for kind, names in
-                 (("missing", expected - set(tensors)), ("unexpected", set(tensors) - expected)) if names]
-        detail = "; ".join(parts) or str(exc).strip().splitlines()[-1].strip()
-        raise PairlessError(f"checkpoint {path} does not fit the model its config describes ({detail}); "
-                            f"was it written by another pairless version?") from None
+        problems = [str(exc).strip().splitlines()[-1].strip()]
+    if problems:
+        raise PairlessError(f"checkpoint {path} does not fit the model its config describes "
+                            f"({'; '.join(problems)}); was it written by another pairless version?") from None
+
+
+def load_initial_weights(model: Method, source: str | Path) -> tuple[str, ...]:
+    """The networks of a run folder or checkpoint (`train --init`) into `model`, the rest left as they are;
+    returns their names. Networks only, not the model's own counters: the new run's schedule starts anew."""
+    checkpoint = read_checkpoint(source)
+    present = {network_of(k) for k in checkpoint.tensors}
+    networks = tuple(name for name, _ in model.named_children() if name in present)
+    extra = sorted(present - set(networks) - set(dict(model.named_buffers(recurse=False))))
+    if extra or not networks:
+        raise PairlessError(f"--init {source}: its networks ({', '.join(sorted(present))}) are not those of a "
+                            f"{type(model).__name__} ({', '.join(n for n, _ in model.named_children())})")
+    tensors = {k: v for k, v in checkpoint.tensors.items() if network_of(k) in networks}
+    load_weights(model, tensors, checkpoint.path, networks)
+    return networks
 
 
 def read_state(path: Path) -> dict[str, Any]:

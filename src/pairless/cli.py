@@ -32,7 +32,7 @@ EXTRA_ARGS = {"allow_extra_args": True, "ignore_unknown_options": True}
 Checkpoint = Annotated[Path, typer.Argument(help="A .safetensors checkpoint or a run folder.")]
 Device = Annotated[str, typer.Option(help="auto, cpu, cuda, mps.")]
 Direction = Annotated[str, typer.Option(help="AtoB or BtoA.")]
-RUN_CONTROL = frozenset({"model", "out", "resume", "config", "preset", "stop_at", "quiet"})
+RUN_CONTROL = frozenset({"model", "out", "resume", "config", "preset", "init", "stop_at", "quiet"})
 """`pairless train` options that choose the run rather than set a config field."""
 
 
@@ -94,6 +94,9 @@ def train(
     data_b: Annotated[Optional[Path], typer.Option(help="Single-image training: the one image of domain B.")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Run folder to create.")] = None,
     resume: Annotated[Optional[Path], typer.Option(help="Run folder to continue.")] = None,
+    init: Annotated[Optional[Path], typer.Option(
+        help="Start from the networks of this run folder or checkpoint (e.g. one made by `pairless import`); "
+             "the schedule starts at step 0.")] = None,
     config: Annotated[Optional[Path], typer.Option(help="YAML config (as written into run folders).")] = None,
     preset: Annotated[Optional[str], typer.Option(
         help="A named setting of the method, e.g. cifar10-paper (see `pairless models NAME`).")] = None,
@@ -111,12 +114,16 @@ def train(
     quiet: Annotated[bool, typer.Option(help="No progress output.")] = False,
 ) -> None:
     """Train a model. Any config option can be set as --name value (see `pairless models NAME`)."""
+    from pairless.checkpoint import read_checkpoint
     from pairless.config import RunConfig
     from pairless.train.loop import train as run_training
 
-    cfg, run_dir = RunConfig.for_run(model, config, preset, resume, out)
+    start = read_checkpoint(init).config if init is not None else None
+    cfg, run_dir = RunConfig.for_run(model, config, preset, resume, out, start)
     given = {name: value for name, value in ctx.params.items() if name not in RUN_CONTROL and value is not None}
     options = given | parse_options(list(ctx.args), cfg.is_switch)
+    if init is not None:
+        options["train.init_from"] = str(init.resolve())
     cfg = cfg.with_run_overrides(cfg.option_overrides(options), resuming=resume is not None)
     result = run_training(cfg, run_dir, resume=resume is not None, quiet=quiet, stop_at=stop_at)
     if result.interrupted:
@@ -159,6 +166,41 @@ def translate(
     if attention:
         maps = write_attention_maps(translator, inputs, out / "attention", direction, tile, overlap, tile_stats)
         typer.echo(f"wrote {len(maps)} attention map(s) into {out / 'attention'}")
+
+
+IMPORT_HELP = (
+    "Import checkpoints of the original implementations into a run folder that translate, serve, export, "
+    "evaluate and `train --init` use like any run.\n\n"
+    "Formats, told from the files' names and contents (--from for the ambiguous cases): the CycleGAN/pix2pix "
+    "repository (latest_net_G_A.pth + latest_net_G_B.pth [+ D_A, D_B], or one released generator such as "
+    "horse2zebra.pth), CUT and FastCUT (latest_net_G.pth [+ F, D]), DCLGAN and SimDCL (G_A, G_B, F1, F2, D_A, "
+    "D_B), UGATIT-pytorch (*_params_latest.pt, full or light).\n\n"
+    "Every architecture setting comes from the tensor shapes; state what they cannot tell as options, e.g. "
+    "--nce-layers 0,4,8,12,16. Files are read as tensors only: a pickle that would run code is refused."
+)
+
+
+@app.command("import", context_settings=EXTRA_ARGS, help=IMPORT_HELP)
+def import_(
+    ctx: typer.Context,
+    files: Annotated[list[Path], typer.Argument(
+        help="Checkpoint files of another implementation, or the folder they were saved in (its latest save).",
+        metavar="FILES")],
+    out: Annotated[Path, typer.Option(help="Run folder to create.")],
+    source_format: Annotated[Optional[str], typer.Option(
+        "--from", help="The implementation that wrote the files, when it cannot be told from them: "
+                       "cyclegan, cut, fastcut, dclgan, simdcl, ugatit.")] = None,
+) -> None:
+    from pairless.interop import import_checkpoints
+
+    options = parse_options(list(ctx.args), lambda name: False)
+    result = import_checkpoints(files, out, source_format, options)
+    typer.echo(f"imported {result.source_format} as pairless {result.method} into {result.run_dir}: networks "
+               f"{', '.join(result.networks)}; translates {' and '.join(result.directions) or 'nothing'}")
+    for note in result.notes:
+        typer.echo(f"note: {note}")
+    if result.directions:
+        typer.echo(f"next: pairless translate {result.run_dir} IMAGES --out FOLDER --direction {result.directions[0]}")
 
 
 @app.command()

@@ -23,6 +23,9 @@ from pairless.models.options import ModelConfig
 from pairless.models.registry import get_method, get_preset
 from pairless.train_config import TrainConfig
 
+IMPORT_RECORD = "import.json"
+"""What `pairless import` writes into a run folder beside the weights: the source files, their format and the
+inferred settings. Such a run has no training state: new runs start from it with `train --init`."""
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 SECTIONS = ("model", "data", "train")
@@ -181,11 +184,16 @@ class RunConfig:
 
     @classmethod
     def for_run(cls, model: str | None, config: Path | None, preset: str | None, resume: Path | None,
-                out: Path | None) -> tuple[RunConfig, Path]:
+                out: Path | None, start: RunConfig | None = None) -> tuple[RunConfig, Path]:
         """The settings `pairless train` starts from, and the run folder: a resumed run's own settings, or
-        the `config` file's (its method switched to `model` if given) or the `model`'s defaults, then `preset`."""
+        the `config` file's (its method switched to `model` if given) or the `model`'s defaults, then `preset`.
+        `start` is the config of the weights the run starts from (`--init`): its method and networks."""
         if resume is not None:
+            if start is not None:
+                raise PairlessError("--init starts a new run from other weights; --resume continues a run: "
+                                    "give one of them")
             return cls._of_run(resume, model, config, out, preset), resume
+        model = model or (start.method if start is not None else None)
         if config is not None:
             cfg = cls.load(config)
             if model is not None and model != cfg.method:
@@ -196,13 +204,26 @@ class RunConfig:
             raise PairlessError("--model is required (e.g. --model cut); `pairless models` lists them")
         if out is None:
             raise PairlessError("--out is required: the run folder to create (e.g. --out runs/h2z)")
+        cfg = cfg.with_networks_of(start) if start is not None else cfg
         return (cfg.with_preset(preset) if preset is not None else cfg), out
+
+    def with_networks_of(self, source: RunConfig) -> RunConfig:
+        """These settings with `source`'s model section (the architecture of its networks) and channels."""
+        if source.method != self.method:
+            raise PairlessError(f"--init holds a {source.method} model, not {self.method}: its networks would not "
+                                f"fit (drop --model to train a {source.method})")
+        a, b = source.data.channels_a, source.data.channels_b
+        if source.data.direction != self.data.direction:
+            a, b = b, a
+        return dataclasses.replace(self, model=source.model,
+                                   data=dataclasses.replace(self.data, channels_a=a, channels_b=b))
 
     @classmethod
     def _of_run(cls, run_dir: Path, model: str | None, config: Path | None, out: Path | None,
                 preset: str | None) -> RunConfig:
         if config is not None or out is not None or preset is not None:
             raise PairlessError("--resume continues a run folder as it is; drop --config / --out / --preset")
+        refuse_resuming_an_import(run_dir)
         if not (run_dir / "config.yaml").is_file():
             raise PairlessError(f"cannot resume: {run_dir / 'config.yaml'} not found")
         cfg = cls.load(run_dir / "config.yaml")
@@ -297,3 +318,8 @@ class RunConfig:
             raise PairlessError(f"config file {path} must hold a mapping with 'method', 'model', 'data', 'train'")
         return cls.from_dict(data)
 
+
+def refuse_resuming_an_import(run_dir: Path) -> None:
+    if (run_dir / IMPORT_RECORD).is_file():
+        raise PairlessError(f"{run_dir} was imported, not trained here: it has no training state to resume; "
+                            f"start a new run from it with --init {run_dir}")

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import torch
 import torch.nn.functional as F
@@ -36,6 +36,17 @@ from pairless.errors import PairlessError
 TranslateFn = Callable[[Tensor], Tensor]
 """[N, C, H, W] in [0, 1] -> [N, C', H, W] in [0, 1]: the untiled translation (pads to the size multiple)."""
 NORM_STATISTICS = ("exact", "thumbnail")
+
+
+class ChannelMoments(NamedTuple):
+    """Per-sample, per-channel spatial statistics of a whole image's feature map, as a tile's norm uses them."""
+
+    mean: Tensor
+    """[N, C, 1, 1]"""
+    var: Tensor
+    """[N, C, 1, 1], the population (biased) variance."""
+    pixels: int
+    """Pixels per channel they were measured over (for norms that use the unbiased variance)."""
 
 
 def check_tiling(tile: int, overlap: int, statistics: str = "exact") -> None:
@@ -226,14 +237,15 @@ class FixedNormStatistics:
             if pools_to_grid(module):
                 self.stats[key] = F.adaptive_avg_pool2d(x, pooled_grid(module))
             else:
-                self.stats[key] = (x.mean((-2, -1), keepdim=True), x.var((-2, -1), unbiased=False, keepdim=True))
+                self.stats[key] = ChannelMoments(x.mean((-2, -1), keepdim=True),
+                                                 x.var((-2, -1), unbiased=False, keepdim=True), x[0, 0].numel())
         return None
 
     def _renormalise_instance(self, module: nn.InstanceNorm2d, inputs: tuple[Tensor, ...], output: Tensor):
         key = self.current[module]
         if self.recording or key not in self.stats:
             return None
-        return normalise_instance(module, inputs[0].float(), *self.stats[key]).to(output.dtype)
+        return normalise_instance(module, inputs[0].float(), self.stats[key]).to(output.dtype)
 
 
 def pools_to_grid(module: nn.Module) -> bool:
@@ -247,8 +259,8 @@ def pooled_grid(module: nn.Module) -> int:
     return cast(int, module.grid)
 
 
-def normalise_instance(module: nn.InstanceNorm2d, x: Tensor, mean: Tensor, var: Tensor) -> Tensor:
-    normalised = (x - mean) / torch.sqrt(var + module.eps)
+def normalise_instance(module: nn.InstanceNorm2d, x: Tensor, moments: ChannelMoments) -> Tensor:
+    normalised = (x - moments.mean) / torch.sqrt(moments.var + module.eps)
     if module.affine:
         normalised = normalised * module.weight.view(-1, 1, 1) + module.bias.view(-1, 1, 1)
     return normalised
@@ -287,10 +299,11 @@ class Moments:
         self.total = self.total + features.sum((-2, -1), keepdim=True)
         self.squares = self.squares + features.square().sum((-2, -1), keepdim=True)
 
-    def statistics(self) -> tuple[Tensor, Tensor]:
-        """(mean, biased variance), as instance norm computes them, in float32."""
+    def statistics(self) -> ChannelMoments:
+        """Mean and biased variance, as instance norm computes them, in float32."""
         mean = cast(Tensor, self.total) / self.count
-        return mean.float(), (cast(Tensor, self.squares) / self.count - mean.square()).clamp_min(0).float()
+        var = (cast(Tensor, self.squares) / self.count - mean.square()).clamp_min(0)
+        return ChannelMoments(mean.float(), var.float(), self.count)
 
 
 class GridMeans:

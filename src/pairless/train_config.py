@@ -37,6 +37,9 @@ class TrainConfig(Checked):
     """Opt-in: every trained network is compiled with torch.compile(mode="reduce-overhead"), which on CUDA
     replays its kernels as CUDA graphs (for fixed-shape steps; the first iterations compile). Not yet timed
     on a GPU, hence off by default."""
+    init_from: str | None = None
+    """A run folder or checkpoint whose networks the run starts from (`--init`), e.g. an imported one; the
+    schedule starts at step 0. Resuming ignores it (the run's own checkpoint has the weights)."""
     seed: int = 0
     device: str = "auto"
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"

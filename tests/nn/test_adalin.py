@@ -1,20 +1,26 @@
 """AdaLIN and ILN against a direct computation of their formulas, and their limits ρ = 1 / ρ = 0."""
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from pairless.nn.adalin import ILN, AdaLIN, clip_mixing_ratios, instance_layer_mix
+from pairless.tiling import ChannelMoments
 
 EPS = 1e-5
 
 
-def direct_mix(x, rho):
-    """ρ·IN + (1 − ρ)·LN written out with means and population variances."""
-    in_mean = x.mean(dim=(2, 3), keepdim=True)
-    in_var = ((x - in_mean) ** 2).mean(dim=(2, 3), keepdim=True)
-    ln_mean = x.mean(dim=(1, 2, 3), keepdim=True)
-    ln_var = ((x - ln_mean) ** 2).mean(dim=(1, 2, 3), keepdim=True)
+def direct_mix(x, rho, unbiased=False):
+    """ρ·IN + (1 − ρ)·LN written out with means and population (or unbiased: n − 1) variances."""
+    def variance(dims):
+        centred = x - x.mean(dim=dims, keepdim=True)
+        count = math.prod(x.shape[d] for d in dims)
+        return (centred ** 2).sum(dim=dims, keepdim=True) / (count - 1 if unbiased else count)
+
+    in_mean, in_var = x.mean(dim=(2, 3), keepdim=True), variance((2, 3))
+    ln_mean, ln_var = x.mean(dim=(1, 2, 3), keepdim=True), variance((1, 2, 3))
     instance = (x - in_mean) / torch.sqrt(in_var + EPS)
     layer = (x - ln_mean) / torch.sqrt(ln_var + EPS)
     return rho * instance + (1 - rho) * layer
@@ -51,7 +57,7 @@ def test_given_moments_of_a_larger_image_normalise_a_tile_of_it_as_the_whole():
     """Tiled translation hands AdaLIN / ILN the whole image's per-channel moments; a tile normalised with
     them equals the same pixels of the whole image normalised, for instance and layer norm alike."""
     x = sample((2, 5, 10, 12))
-    moments = (x.mean((2, 3), keepdim=True), x.var((2, 3), unbiased=False, keepdim=True))
+    moments = ChannelMoments(x.mean((2, 3), keepdim=True), x.var((2, 3), unbiased=False, keepdim=True), 10 * 12)
     tile = (slice(None), slice(None), slice(2, 7), slice(3, 12))
     adalin, iln = AdaLIN(5), ILN(5)
     with torch.no_grad():
@@ -61,6 +67,30 @@ def test_given_moments_of_a_larger_image_normalise_a_tile_of_it_as_the_whole():
     assert torch.allclose(adalin(x[tile], gamma, beta, statistics=moments), adalin(x, gamma, beta)[tile], atol=1e-5)
     assert torch.allclose(iln(x[tile], statistics=moments), iln(x)[tile], atol=1e-5)
     assert not torch.allclose(iln(x[tile]), iln(x)[tile], atol=1e-2)
+
+
+def test_unbiased_variances_as_the_pytorch_port_takes_them():
+    """UGATIT-pytorch's AdaLIN / ILN divide by sqrt(torch.var(...) + eps), torch.var being unbiased."""
+    x = sample()
+    adalin, iln = AdaLIN(5, unbiased=True), ILN(5, unbiased=True)
+    with torch.no_grad():
+        for p in (adalin.rho, iln.rho, iln.gamma, iln.beta):
+            p.copy_(torch.rand_like(p))
+    gamma, beta = torch.randn(2, 5), torch.randn(2, 5)
+    expected = direct_mix(x, adalin.rho, unbiased=True) * gamma[:, :, None, None] + beta[:, :, None, None]
+    assert torch.allclose(adalin(x, gamma, beta), expected, atol=1e-5)
+    assert torch.allclose(iln(x), direct_mix(x, iln.rho, unbiased=True) * iln.gamma + iln.beta, atol=1e-5)
+    assert not torch.allclose(iln(x), direct_mix(x, iln.rho) * iln.gamma + iln.beta, atol=1e-3)
+
+
+def test_a_tile_normalises_as_the_whole_image_with_unbiased_variances_too():
+    x = sample((2, 5, 10, 12))
+    moments = ChannelMoments(x.mean((2, 3), keepdim=True), x.var((2, 3), unbiased=False, keepdim=True), 10 * 12)
+    tile = (slice(None), slice(None), slice(1, 6), slice(4, 11))
+    iln = ILN(5, unbiased=True)
+    with torch.no_grad():
+        iln.rho.copy_(torch.rand_like(iln.rho))
+    assert torch.allclose(iln(x[tile], statistics=moments), iln(x)[tile], atol=1e-5)
 
 
 def test_rho_one_is_instance_norm_and_rho_zero_is_layer_norm():

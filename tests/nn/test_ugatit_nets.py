@@ -5,6 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
 
 from pairless.nn.ugatit import (
     ChannelAttention,
@@ -52,6 +53,28 @@ def test_cam_logits_are_the_classifier_on_pooled_features_and_weight_the_channel
     attended = x * (w + b).view(1, 6, 1, 1)
     assert torch.allclose(features, F.relu(cam.fuse(torch.cat([attended, attended], 1))), atol=1e-6)
     assert torch.allclose(heatmap, features.sum(1, keepdim=True))
+
+
+@pytest.mark.parametrize("raw", [True, False])
+def test_spectrally_normalised_cam_weights_the_channels_as_its_reference_does(raw):
+    """Under spectral norm the logits use the normalised weight; the channels are weighted by it too
+    (TensorFlow code) or by the stored, unnormalised weight (`raw_weights`: the PyTorch port)."""
+    torch.manual_seed(0)
+    cam = ChannelAttention(6, nn.ReLU(), shared_classifier=False, bias=False, raw_weights=raw)
+    for classifier in cam.classifiers:
+        spectral_norm(classifier)
+    cam.eval()
+    x = torch.randn(2, 6, 4, 4)
+    with torch.no_grad():
+        features, logits, _ = cam(x)
+        normalised = [c.weight[0] for c in cam.classifiers]
+        stored = [c.parametrizations.weight.original[0] for c in cam.classifiers]
+        assert not torch.allclose(normalised[0], stored[0], atol=1e-3)
+        assert torch.allclose(logits, torch.stack([x.mean((2, 3)) @ normalised[0], x.amax((2, 3)) @ normalised[1]], 1),
+                              atol=1e-6)
+        weights = stored if raw else normalised
+        attended = torch.cat([x * weights[0].view(1, 6, 1, 1), x * weights[1].view(1, 6, 1, 1)], 1)
+        assert torch.allclose(features, F.relu(cam.fuse(attended)), atol=1e-6)
 
 
 def test_separate_classifiers_give_each_pooling_its_own_weights():

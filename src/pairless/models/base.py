@@ -8,7 +8,7 @@ owns backward, gradient scaling and the optimiser steps.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import ClassVar, Literal, Protocol, TypeVar
@@ -151,12 +151,22 @@ class Method(nn.Module):
 class TranslationModel(Method):
     """A method that translates images between two domains A and B."""
 
-    directions: ClassVar[tuple[str, ...]] = ("AtoB",)
+    directions: tuple[str, ...] = ("AtoB",)
+    """The directions it translates: its class's, or fewer for a checkpoint without some generator."""
+    direction_networks: ClassVar[dict[str, str]] = {"AtoB": "G"}
+    """The network that translates each direction."""
 
     def __init__(self, config, channels_a: int = 3, channels_b: int = 3):
         super().__init__(config)
         self.channels_a = channels_a
         self.channels_b = channels_b
+
+    def keep_directions_of(self, networks: Sequence[str], source: object) -> None:
+        """Translate only in the directions whose generator is among `networks` (the ones `source`, an
+        imported checkpoint, holds)."""
+        self.directions = tuple(d for d in type(self).directions if self.direction_networks.get(d) in networks)
+        if not self.directions:
+            raise PairlessError(f"{source} holds no generator ({', '.join(networks)}), so it translates nothing")
 
     @classmethod
     def build(cls, config, channels_a: int, channels_b: int) -> TranslationModel:
@@ -171,6 +181,11 @@ class TranslationModel(Method):
         return self.channels_b if direction == "AtoB" else self.channels_a
 
     def check_direction(self, direction: str) -> None:
+        if direction in type(self).directions and direction not in self.directions:
+            raise PairlessError(
+                f"--direction {direction} is not available: this checkpoint holds no {direction} generator "
+                f"({self.direction_networks[direction]}); it translates {' and '.join(self.directions)}"
+            )
         if direction not in self.directions:
             raise PairlessError(
                 f"--direction {direction} is not available: this model translates {' and '.join(self.directions)}"
@@ -181,7 +196,8 @@ class CycleTranslationModel(TranslationModel):
     """Models with a generator per direction, `G_AB` and `G_BA` (CycleGAN, DCLGAN, DualGAN, DiscoGAN):
     translation both ways and sample grids that show each image's round trip."""
 
-    directions: ClassVar[tuple[str, ...]] = DIRECTIONS
+    directions = DIRECTIONS
+    direction_networks = {"AtoB": "G_AB", "BtoA": "G_BA"}
     G_AB: nn.Module
     G_BA: nn.Module
 

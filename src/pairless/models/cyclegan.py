@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import Tensor
@@ -31,6 +31,8 @@ from pairless.nn.resnet_generator import ResnetGenerator
 
 @dataclass
 class CycleGANConfig(ResnetOptions, FeatureLossOptions):
+    antialias_up: bool | None = None
+    """Blurred 2x upsampling in G (CUT's code base can train CycleGAN so); None: as --antialias."""
     gan_mode: GanMode = "lsgan"
     lambda_cycle: float = 10.0
     lambda_idt: float = 0.5
@@ -41,15 +43,19 @@ class CycleGANConfig(ResnetOptions, FeatureLossOptions):
     def history_pool(self) -> int:
         return self.pool_size
 
+    def for_size(self, size: int) -> CycleGANConfig:
+        cfg = super().for_size(size)
+        return cfg if cfg.antialias_up is not None else replace(cfg, antialias_up=cfg.antialias)
+
 
 class CycleGANModel(CycleTranslationModel):
 
     def __init__(self, config: CycleGANConfig, channels_a: int = 3, channels_b: int = 3):
         super().__init__(config, channels_a, channels_b)
         c = config
-        aa, n_blocks = c.antialias, resolved(c.n_blocks, "n_blocks")
-        self.G_AB = ResnetGenerator(channels_a, channels_b, c.width, n_blocks, aa, aa)
-        self.G_BA = ResnetGenerator(channels_b, channels_a, c.width, n_blocks, aa, aa)
+        aa, aa_up, n_blocks = c.antialias, resolved(c.antialias_up, "antialias_up"), resolved(c.n_blocks, "n_blocks")
+        self.G_AB = ResnetGenerator(channels_a, channels_b, c.width, n_blocks, aa, aa_up)
+        self.G_BA = ResnetGenerator(channels_b, channels_a, c.width, n_blocks, aa, aa_up)
         self.D_A = PatchDiscriminator(channels_a, c.width, c.d_layers, aa)
         self.D_B = PatchDiscriminator(channels_b, c.width, c.d_layers, aa)
         for net in (self.G_AB, self.G_BA, self.D_A, self.D_B):

@@ -16,13 +16,14 @@ The paper's numbers come from the TensorFlow code (taki0112/UGATIT), so its deta
   attention too; PyTorch's have none.
 - Discriminators: TensorFlow draws every weight from N(0, 0.02) (spectral norm on top) and gives the
   output convolution a bias; PyTorch keeps torch's default initialisation and no output bias.
+- AdaLIN / ILN: TensorFlow normalises with population variances, PyTorch with unbiased (n − 1) ones.
+- The discriminators' CAM attention weights the channels by the spectrally normalised classifier weight in
+  TensorFlow, by the stored, unnormalised one in PyTorch.
 - One CAM classifier shared by the average- and max-pooled paths (TensorFlow; PyTorch has two:
   `--no-shared-cam-classifier`).
 - Generators start from N(0, 0.02) in both (`--init`; the PyTorch port leaves torch's default).
-Differences from both: population variances in AdaLIN / ILN, the discriminators' CAM weighting by the
-spectrally normalised classifier weight (both references use the raw one), instance norm without affine
-parameters in the encoder (TensorFlow's has them, PyTorch's not), and the full model pools its map to
---mlp-grid so that other image sizes translate.
+Differences from both: instance norm without affine parameters in the encoder (TensorFlow's has them,
+PyTorch's not), and the full model pools its map to --mlp-grid so that other image sizes translate.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from pairless.fields import bounded
 from pairless.losses.adversarial import discriminator_loss, generator_loss
 from pairless.losses.reconstruction import cycle_loss, identity_loss
 from pairless.losses.total import Objective, logged
-from pairless.models.base import OptimizerGroup, TranslationModel, Updater, frozen, resolved
+from pairless.models.base import DIRECTIONS, OptimizerGroup, TranslationModel, Updater, frozen, resolved
 from pairless.models.options import NetworkOptions
 from pairless.models.registry import register
 from pairless.nn.adalin import clip_mixing_ratios
@@ -69,8 +70,9 @@ class UGATITConfig(NetworkOptions):
     shared_cam_classifier: bool = True
     """One CAM classifier for the average- and max-pooled features (TensorFlow code), else two (PyTorch)."""
     reference_code: Literal["tensorflow", "pytorch"] = "tensorflow"
-    """Whose small details to follow (biases of the γ/β MLP, CAM classifiers and D output; D's init):
-    the TensorFlow code behind the paper's numbers, or the PyTorch port (see the module docstring)."""
+    """Whose small details to follow (biases of the γ/β MLP, CAM classifiers and D output; D's init; the
+    variances of AdaLIN / ILN; D's CAM channel weights): the TensorFlow code behind the paper's numbers, or
+    the PyTorch port, whose checkpoints `pairless import` reads (see the module docstring)."""
     lambda_gan: float = 1.0
     lambda_cycle: float = 10.0
     lambda_idt: float = 10.0
@@ -90,8 +92,11 @@ class UGATITConfig(NetworkOptions):
 
 
 class UGATITModel(TranslationModel):
-    directions = ("AtoB", "BtoA")
+    directions = DIRECTIONS
+    direction_networks = {"AtoB": "G_AB", "BtoA": "G_BA"}
     has_attention_maps = True
+    G_AB: UGATITGenerator
+    G_BA: UGATITGenerator
     D_global_A: UGATITDiscriminator
     D_local_A: UGATITDiscriminator
     D_global_B: UGATITDiscriminator
@@ -105,14 +110,16 @@ class UGATITModel(TranslationModel):
         c = config
         grid = 1 if c.light else resolved(c.mlp_grid, "mlp_grid")
         tf = c.reference_code == "tensorflow"
-        self.G_AB = UGATITGenerator(channels_a, channels_b, c.width, c.n_blocks, grid, c.shared_cam_classifier, tf)
-        self.G_BA = UGATITGenerator(channels_b, channels_a, c.width, c.n_blocks, grid, c.shared_cam_classifier, tf)
+        for name, source, target in (("G_AB", channels_a, channels_b), ("G_BA", channels_b, channels_a)):
+            setattr(self, name, UGATITGenerator(source, target, c.width, c.n_blocks, grid, c.shared_cam_classifier,
+                                                tf_biases=tf, unbiased_variance=not tf))
         d_init = TF_INIT_STD if tf else None
         d_layers = {"global": resolved(c.d_layers_global, "d_layers_global"), "local": c.d_layers_local}
         for name, channels in (("A", channels_a), ("B", channels_b)):
             for kind, layers in d_layers.items():
                 setattr(self, f"D_{kind}_{name}",
-                        UGATITDiscriminator(channels, c.width, layers, c.shared_cam_classifier, tf, d_init))
+                        UGATITDiscriminator(channels, c.width, layers, c.shared_cam_classifier, tf, d_init,
+                                            raw_cam_weights=not tf))
         for net in (self.G_AB, self.G_BA):
             init_weights(net, c.init, c.init_gain)
 

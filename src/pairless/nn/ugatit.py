@@ -13,6 +13,7 @@ from typing import NamedTuple, cast
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import spectral_norm
 
 from pairless.nn.adalin import ILN, AdaLIN
@@ -36,14 +37,19 @@ class ChannelAttention(nn.Module):
     classifier (the TensorFlow code behind the paper's results) the two attended maps coincide; the
     PyTorch code has one classifier per pooling. With `bias` (the TensorFlow code) the classifier has a
     bias, which that code also adds to every channel weight; the PyTorch code's classifiers have none.
+
+    Under spectral norm the logits use the normalised weight; the channels are weighted by it too, unless
+    `raw_weights` (both reference codes), which weights them by the classifier's stored, unnormalised weight.
     """
 
-    def __init__(self, channels: int, activation: nn.Module, shared_classifier: bool = True, bias: bool = True):
+    def __init__(self, channels: int, activation: nn.Module, shared_classifier: bool = True, bias: bool = True,
+                 raw_weights: bool = False):
         super().__init__()
         self.classifiers = nn.ModuleList(nn.Linear(channels, 1, bias=bias)
                                          for _ in range(1 if shared_classifier else 2))
         self.fuse = nn.Conv2d(2 * channels, channels, 1)
         self.activation = activation
+        self.raw_weights = raw_weights
 
     def classifiers_as_linear(self) -> list[nn.Linear]:
         return [cast(nn.Linear, classifier) for classifier in self.classifiers]
@@ -54,9 +60,19 @@ class ChannelAttention(nn.Module):
         params = [(classifier.weight, classifier.bias) for classifier in self.classifiers_as_linear()]
         (w_avg, b_avg), (w_max, b_max) = params[0], params[-1]
         logits = torch.cat([F.linear(x.mean((2, 3)), w_avg, b_avg), F.linear(x.amax((2, 3)), w_max, b_max)], dim=1)
+        if self.raw_weights:
+            classifiers = self.classifiers_as_linear()
+            w_avg, w_max = stored_weight(classifiers[0]), stored_weight(classifiers[-1])
         attended = torch.cat([x * channel_weights(w_avg, b_avg), x * channel_weights(w_max, b_max)], dim=1)
         features = self.activation(self.fuse(attended))
         return features, logits, features.sum(1, keepdim=True)
+
+
+def stored_weight(layer: nn.Linear) -> Tensor:
+    """A layer's weight as stored: the original under a parametrisation (spectral norm), else the weight."""
+    if parametrize.is_parametrized(layer, "weight"):
+        return cast(Tensor, cast(nn.ModuleDict, layer.parametrizations)["weight"].original)
+    return layer.weight
 
 
 def channel_weights(weight: Tensor, bias: Tensor | None) -> Tensor:
@@ -95,21 +111,21 @@ class GammaBetaMLP(nn.Module):
 class AdaLINResnetBlock(nn.Module):
     """x + (pad, conv3x3, AdaLIN, ReLU, pad, conv3x3, AdaLIN), both AdaLINs with the same γ, β."""
 
-    def __init__(self, channels: int):
+    def __init__(self, channels: int, unbiased_variance: bool = False):
         super().__init__()
         self.conv1 = nn.Sequential(ReflectionPad(1), nn.Conv2d(channels, channels, 3, bias=False))
-        self.norm1 = AdaLIN(channels)
+        self.norm1 = AdaLIN(channels, unbiased=unbiased_variance)
         self.conv2 = nn.Sequential(ReflectionPad(1), nn.Conv2d(channels, channels, 3, bias=False))
-        self.norm2 = AdaLIN(channels)
+        self.norm2 = AdaLIN(channels, unbiased=unbiased_variance)
 
     def forward(self, x: Tensor, gamma: Tensor, beta: Tensor) -> Tensor:
         y = F.relu(self.norm1(self.conv1(x), gamma, beta))
         return x + self.norm2(self.conv2(y), gamma, beta)
 
 
-def upsample_block(c_in: int, c_out: int) -> nn.Sequential:
+def upsample_block(c_in: int, c_out: int, unbiased_variance: bool = False) -> nn.Sequential:
     return nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), ReflectionPad(1),
-                         nn.Conv2d(c_in, c_out, 3, bias=False), ILN(c_out), nn.ReLU(True))
+                         nn.Conv2d(c_in, c_out, 3, bias=False), ILN(c_out, unbiased=unbiased_variance), nn.ReLU(True))
 
 
 class UGATITGenerator(nn.Module):
@@ -117,8 +133,10 @@ class UGATITGenerator(nn.Module):
     (n AdaLIN residual blocks, two nearest-upsampling blocks with ILN, c7s1-out, tanh)."""
 
     def __init__(self, in_channels: int = 3, out_channels: int = 3, width: int = 64, n_blocks: int = 4,
-                 mlp_grid: int = 1, shared_cam_classifier: bool = True, tf_biases: bool = True):
-        """`tf_biases`: biases in the CAM classifier and the γ/β MLP, as the TensorFlow code has them."""
+                 mlp_grid: int = 1, shared_cam_classifier: bool = True, tf_biases: bool = True,
+                 unbiased_variance: bool = False):
+        """`tf_biases`: biases in the CAM classifier and the γ/β MLP, as the TensorFlow code has them;
+        `unbiased_variance`: AdaLIN and ILN as the PyTorch code computes them (see pairless.nn.adalin)."""
         super().__init__()
         channels = 4 * width
         self.encoder = nn.Sequential(
@@ -131,9 +149,9 @@ class UGATITGenerator(nn.Module):
         )
         self.cam = ChannelAttention(channels, nn.ReLU(True), shared_cam_classifier, tf_biases)
         self.gamma_beta = GammaBetaMLP(channels, mlp_grid, tf_biases)
-        self.blocks = nn.ModuleList(AdaLINResnetBlock(channels) for _ in range(n_blocks))
+        self.blocks = nn.ModuleList(AdaLINResnetBlock(channels, unbiased_variance) for _ in range(n_blocks))
         self.decoder = nn.Sequential(
-            upsample_block(channels, 2 * width), upsample_block(2 * width, width),
+            upsample_block(channels, 2 * width, unbiased_variance), upsample_block(2 * width, width, unbiased_variance),
             ReflectionPad(3), nn.Conv2d(width, out_channels, 7, bias=False), nn.Tanh(),
         )
 
@@ -156,11 +174,13 @@ class UGATITDiscriminator(nn.Module):
 
     `tf_biases` gives the CAM classifier and the output convolution biases (TensorFlow code; PyTorch has
     none); `init_std` draws every weight from N(0, init_std) before spectral norm (TensorFlow: 0.02),
-    None keeps torch's default initialisation (PyTorch code).
+    None keeps torch's default initialisation (PyTorch code); `raw_cam_weights` weights the attention's
+    channels by the CAM classifier's unnormalised weight (see `ChannelAttention`).
     """
 
     def __init__(self, in_channels: int = 3, width: int = 64, n_layers: int = 5,
-                 shared_cam_classifier: bool = True, tf_biases: bool = True, init_std: float | None = 0.02):
+                 shared_cam_classifier: bool = True, tf_biases: bool = True, init_std: float | None = 0.02,
+                 raw_cam_weights: bool = False):
         super().__init__()
         layers: list[nn.Module] = []
         c_in, c_out = in_channels, width
@@ -169,7 +189,7 @@ class UGATITDiscriminator(nn.Module):
             c_in, c_out = c_out, 2 * c_out
         layers += [ReflectionPad(1), nn.Conv2d(c_in, c_out, 4), nn.LeakyReLU(0.2, True)]
         self.features = nn.Sequential(*layers)
-        self.cam = ChannelAttention(c_out, nn.LeakyReLU(0.2, True), shared_cam_classifier, tf_biases)
+        self.cam = ChannelAttention(c_out, nn.LeakyReLU(0.2, True), shared_cam_classifier, tf_biases, raw_cam_weights)
         self.head = nn.Sequential(ReflectionPad(1), nn.Conv2d(c_out, 1, 4, bias=tf_biases))
         if init_std is not None:
             init_weights(self, "normal", init_std)

@@ -19,13 +19,14 @@ from pairless.checkpoint import (
     atomic_write,
     build_model,
     check_new_run_dir,
+    load_initial_weights,
     load_weights,
     read_state,
     read_weights,
     save_checkpoint,
     weights_bytes,
 )
-from pairless.config import RunConfig
+from pairless.config import RunConfig, refuse_resuming_an_import
 from pairless.data.unpaired import UnpairedImageFolder
 from pairless.devices import resolve_device, set_cuda_speed_options
 from pairless.errors import PairlessError, StoppedBySignal, writing
@@ -156,6 +157,7 @@ def total_steps(cfg: RunConfig, epoch_length: int, world_size: int = 1) -> int:
 
 def prepare_run_dir(run_dir: Path, resume: bool) -> None:
     if resume:
+        refuse_resuming_an_import(run_dir)
         for name in (WEIGHTS, STATE):
             if not (run_dir / name).is_file():
                 raise PairlessError(f"cannot resume {run_dir}: {name} is missing (nothing saved yet?)")
@@ -197,6 +199,7 @@ def _train(cfg: RunConfig, run_dir: Path, resume: bool, quiet: bool, stop_at: in
     if cfg.train.cuda_graphs:
         compile_networks(model)
     check_sample_shapes(cfg, dataset, model)
+    started_from = load_initial_weights(model, cfg.train.init_from) if cfg.train.init_from and not resume else ()
     optimizers = Optimizers(model, cfg.train, device.type, cfg.train.precision, group)
     step = _restore(run_dir, model, optimizers, device, group, cfg.train.seed) if resume else 0
     broadcast_from_main(model, group)
@@ -218,6 +221,10 @@ def _train(cfg: RunConfig, run_dir: Path, resume: bool, quiet: bool, stop_at: in
     preview = {k: v.to(device) for k, v in data.preview(PREVIEW_IMAGES).items()}
     monitor = (Monitor(run_dir, step, steps, quiet, TrainingHealth(model.discriminator_losses()))
                if group.is_main else SilentMonitor())
+    if started_from:
+        others = [name for name, _ in model.named_children() if name not in started_from]
+        monitor.message(f"starting from {cfg.train.init_from}: {', '.join(started_from)} loaded"
+                        + (f", {', '.join(others)} initialised anew" if others else ""))
     try:
         evaluator = _evaluator(cfg, run_dir, device, monitor, resume, group)
         run = TrainingRun(cfg, run_dir, model, optimizers, device, group, monitor, evaluator, preview)
