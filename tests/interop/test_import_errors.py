@@ -123,3 +123,14 @@ def test_the_command_line_says_one_error_line(tmp_path):
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: cannot read") and "latest_net_G.pth" in lines[0]
+
+
+def test_import_help_lists_the_formats(capsys):
+    from pairless.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["import", "--help"])
+    assert exit_info.value.code == 0
+    shown = " ".join(capsys.readouterr().out.split())
+    for fragment in ("CycleGAN/pix2pix", "CUT and FastCUT", "DCLGAN and SimDCL", "UGATIT-pytorch", "--from", "--out"):
+        assert fragment in shown, fragment

@@ -122,3 +122,16 @@ def test_a_generator_trained_with_dropout_translates_as_the_original_in_eval_mod
     assert any("dropout" in note for note in result.notes)
     expected = load_file(reference_checkpoints / "cyclegan-old" / "expected.safetensors")
     assert largest_error_a_to_b(tmp_path / "run", expected) <= TOLERANCE
+
+
+def test_simdcl_files_import_as_simdcl_without_their_similarity_heads(reference_checkpoints, tmp_path):
+    """SimDCL saves DCLGAN's networks plus the similarity heads F3-F6, which are left out with a note."""
+    folder = tmp_path / "simdcl"
+    shutil.copytree(reference_checkpoints / "dclgan", folder)
+    for head in ("F3", "F4", "F5", "F6"):
+        torch.save({"model.0.weight": torch.zeros(64, 4, 3, 3)}, folder / f"latest_net_{head}.pth")
+    result = import_checkpoints([folder], tmp_path / "run")
+    assert result.method == "simdcl" and "F_A" in result.networks
+    assert any("F3-F6" in note for note in result.notes)
+    expected = load_file(reference_checkpoints / "dclgan" / "expected.safetensors")
+    assert largest_error_a_to_b(tmp_path / "run", expected) <= TOLERANCE

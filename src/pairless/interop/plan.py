@@ -31,12 +31,14 @@ class ImportPlan:
     notes: list[str] = field(default_factory=list)
 
 
-def files_by_role(files: list[SourceFile], roles: dict[str, str], source_format: str) -> dict[str, SourceFile]:
-    """{pairless network: file} for files named as the original code names them (`roles`: the original's
-    network name -> pairless's); an unnamed single file is the generator `roles["G"]` stands for."""
+def files_by_role(files: list[SourceFile], roles: dict[str, str], source_format: str) -> list[tuple[str, SourceFile]]:
+    """(pairless network, file) for files named as the original code names them (`roles`: the original's
+    network name -> pairless's, "" for networks not imported); an unnamed single file is the generator
+    `roles["G"]` stands for."""
     if len(files) == 1 and files[0].role is None and "G" in roles:
-        return {roles["G"]: files[0]}
+        return [(roles["G"], files[0])]
     found: dict[str, SourceFile] = {}
+    pairs = []
     for file in files:
         if file.role not in roles:
             known = ", ".join(f"*_net_{role}.pth" for role in roles)
@@ -45,5 +47,7 @@ def files_by_role(files: list[SourceFile], roles: dict[str, str], source_format:
         network = roles[file.role]
         if network in found:
             raise PairlessError(f"{found[network].path} and {file.path} both hold network {file.role}; give one")
-        found[network] = file
-    return found
+        if network:
+            found[network] = file
+        pairs.append((network, file))
+    return pairs

@@ -82,7 +82,7 @@ def _is_generator(content) -> bool:
 
 def plan_import(files: list[SourceFile], source_format: str, options: dict[str, str]) -> ImportPlan:
     plan = ImportPlan(source_format, source_format, _settings_from_options(options), [])
-    for network, file in files_by_role(files, ROLES[source_format], source_format).items():
+    for network, file in files_by_role(files, ROLES[source_format], source_format):
         if not network:
             if SIMILARITY_HEADS_NOTE not in plan.notes:
                 plan.notes.append(SIMILARITY_HEADS_NOTE)
