@@ -52,24 +52,55 @@ class Settings:
         return dict(TINY_MODEL.get(name, {}))
 
 
-def step_rows(s: Settings, device, log) -> list[dict]:
+class Results:
+    """What the check has measured so far, written out (gpu_check.json and .md) after every row, so that a
+    check stopped at any point (a busy CPU, the end of a GPU lease) leaves everything it measured."""
+
+    def __init__(self, out: Path, header: dict, s: Settings):
+        self.out, self.s = out, s
+        self.data: dict = {**header, "step_time": [], "throughput": [], "cut_run": None}
+
+    def add(self, section: str, row: dict) -> dict:
+        if section == "cut_run":
+            self.data[section] = row
+        else:
+            self.data[section].append(row)
+        self.write()
+        return row
+
+    def write(self) -> None:
+        (self.out / "gpu_check.json").write_text(json.dumps(self.data, indent=2) + "\n")
+        (self.out / "gpu_check.md").write_text(self.report())
+
+    def report(self) -> str:
+        d, s = self.data, self.s
+        run = [d["cut_run"]] if d["cut_run"] else []
+        return (f"# GPU check, {d['date']}, {d['device']}, torch {d['torch']}\n\n"
+                f"## Step time at {s.size} px, batch 1\n\n"
+                + table(d["step_time"], ["model", "variant", "s_per_iter", "images_per_s", "torch_peak_gb"])
+                + f"\n\n## Throughput at {s.size} px\n\n"
+                + table(d["throughput"], ["model", "variant", "batch", "s_per_iter", "images_per_s", "torch_peak_gb"])
+                + f"\n\n## CUT for {s.run_seconds:.0f} s at {s.run_size} px\n\n"
+                + (table(run, list(run[0])) if run else "(not run yet)") + "\n")
+
+
+def step_rows(s: Settings, device, log, results: Results) -> None:
     """Fast path against plain fp32 eager, every translator at batch 1; CUT also with --cuda-graphs (GPU)."""
-    rows = []
     for name in TRANSLATORS:
         variants = [("fast", FAST, True), ("plain fp32 eager", PLAIN, False)]
         if name == "cut" and device.type == "cuda":
             variants.append(("fast + cuda graphs", {"train.cuda_graphs": True}, True))
         for label, overrides, fast in variants:
             set_cuda_speed_options(device, tf32=fast, cudnn_benchmark=fast)
-            rows.append(timed(name, label, s.size, 1, "fp32", s, device, overrides, log))
+            results.add("step_time", timed(name, label, s.size, 1, "fp32", s, device, overrides, log))
     set_cuda_speed_options(device, tf32=True, cudnn_benchmark=True)
-    return rows
 
 
-def throughput_rows(s: Settings, device, log) -> list[dict]:
+def throughput_rows(s: Settings, device, log, results: Results) -> None:
     precision = "bf16" if device.type == "cuda" or not s.smoke else "fp32"
-    return [timed(name, f"fast, {precision}", s.size, batch, precision, s, device, FAST, log)
-            for name in ("cut", "fastcut") for batch in s.batches]
+    for name in ("cut", "fastcut"):
+        for batch in s.batches:
+            results.add("throughput", timed(name, f"fast, {precision}", s.size, batch, precision, s, device, FAST, log))
 
 
 def timed(name: str, label: str, size: int, batch: int, precision: str, s: Settings, device, overrides: dict,
@@ -105,15 +136,18 @@ def timed_run(s: Settings, data: Path, out: Path, scratch: Path, device, log) ->
     finally:
         timer.cancel()
     seconds = time.perf_counter() - start
-    settings = EvalSettings(features="local", size=s.run_size, classifier_steps=s.classifier_steps)
-    evaluation = evaluate_checkpoint(run_dir / "latest.safetensors", data, scratch / "eval", settings,
-                                     str(device), log=log)
-    grid = sorted((run_dir / "samples").glob("step_*.png"))[-1]
-    shutil.copy(grid, out / "cut_run_samples.png")
-    metrics = evaluation["metrics"]
     row = {"steps": result.step, "planned_steps": steps, "seconds": seconds, "it_per_s": result.step / seconds,
-           "domain_score": metrics["domain_score"], "domain_score_untranslated": metrics["domain_score_untranslated"],
-           "fid_local": metrics["fid_local"], "data": str(data)}
+           "data": str(data)}
+    if result.step == 0:
+        return row | {"error": "stopped by its timer before its first step"}
+    settings = EvalSettings(features="local", size=s.run_size, classifier_steps=s.classifier_steps)
+    metrics = evaluate_checkpoint(run_dir / "latest.safetensors", data, scratch / "eval", settings, str(device),
+                                  log=log)["metrics"]
+    grids = sorted((run_dir / "samples").glob("step_*.png"))
+    if grids:
+        shutil.copy(grids[-1], out / "cut_run_samples.png")
+    row |= {"domain_score": metrics["domain_score"], "domain_score_untranslated": metrics["domain_score_untranslated"],
+            "fid_local": metrics["fid_local"], "grid": grids[-1].name if grids else "none (stopped before the first)"}
     log(json.dumps(row))
     return row
 
@@ -169,21 +203,13 @@ def main() -> None:
     log = print
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     log(f"device: {name}, torch {torch.__version__}, {'smoke' if s.smoke else 'full'} check")
-    steps = step_rows(s, device, log)
-    throughput = throughput_rows(s, device, log)
-    run = timed_run(s, data_for_run(s, args.data, scratch, log), args.out, scratch, device, log)
+    results = Results(args.out, {"device": name, "torch": torch.__version__, "date": time.strftime("%Y-%m-%d"),
+                                 "smoke": s.smoke}, s)
+    step_rows(s, device, log, results)
+    throughput_rows(s, device, log, results)
+    results.add("cut_run", timed_run(s, data_for_run(s, args.data, scratch, log), args.out, scratch, device, log))
     shutil.rmtree(scratch, ignore_errors=True)
-    results = {"device": name, "torch": torch.__version__, "date": time.strftime("%Y-%m-%d"), "smoke": s.smoke,
-               "step_time": steps, "throughput": throughput, "cut_run": run}
-    (args.out / "gpu_check.json").write_text(json.dumps(results, indent=2) + "\n")
-    report = (f"# GPU check, {results['date']}, {name}, torch {torch.__version__}\n\n"
-              f"## Step time at {s.size} px, batch 1\n\n"
-              + table(steps, ["model", "variant", "s_per_iter", "images_per_s", "torch_peak_gb"])
-              + f"\n\n## Throughput at {s.size} px\n\n"
-              + table(throughput, ["model", "variant", "batch", "s_per_iter", "images_per_s", "torch_peak_gb"])
-              + f"\n\n## CUT for {s.run_seconds:.0f} s at {s.run_size} px\n\n" + table([run], list(run)) + "\n")
-    (args.out / "gpu_check.md").write_text(report)
-    log(report)
+    log(results.report())
 
 
 if __name__ == "__main__":

@@ -82,3 +82,13 @@ def test_data_sets_with_the_same_name_are_refused(tmp_path):
     with pytest.raises(PairlessError, match="two data sets are named 'shapes'"):
         run_bench([], ["cut"], steps=1, out=tmp_path / "out", data=[tmp_path / "one" / "shapes",
                                                                     tmp_path / "two" / "shapes"], log=lambda _: None)
+
+
+@pytest.mark.parametrize("models, steps, message", [
+    (["cut", "acgan"], 10, "--models acgan: acgan generates images of classes"),
+    (["sincut"], 10, "--models sincut: sincut trains on one image per domain"),
+    (["cut"], 0, "--steps must be at least 1, got 0")])
+def test_what_bench_cannot_run_is_refused_before_any_work(tmp_path, models, steps, message):
+    with pytest.raises(PairlessError, match=message):
+        run_bench(["stripes"], models, steps, tmp_path / "out", size=32, width=4, count=4)
+    assert not (tmp_path / "out").exists()

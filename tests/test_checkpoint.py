@@ -1,4 +1,5 @@
 import errno
+import json
 
 import pytest
 import torch
@@ -131,3 +132,19 @@ def test_weights_that_do_not_fit_the_model_are_a_one_line_error(tmp_path):
     resized = {**model.state_dict(), "G_AB.gamma_beta.gamma.bias": torch.zeros(3)}
     with pytest.raises(PairlessError, match="size mismatch for G_AB.gamma_beta.gamma.bias"):
         load_weights(model, resized, tmp_path / "old.safetensors")
+
+
+@pytest.mark.parametrize("damage, message", [
+    ({"config": "{not json"}, "its config is not JSON"), ({"config": "[1, 2]"}, "its config is a list, not a dict"),
+    ({"step": "abc"}, "its step is 'abc', not a number"), ({"networks": "{}"}, "its networks is a dict, not a list")])
+def test_damaged_checkpoint_metadata_is_a_one_line_error(tmp_path, damage, message):
+    from safetensors.torch import save_file
+
+    from pairless.checkpoint import build_model
+
+    cfg = tiny_config("cut", tmp_path).resolved()
+    tensors = {k: v.contiguous() for k, v in build_model(cfg).state_dict().items()}
+    metadata = {"format": "pairless/1", "config": json.dumps(cfg.to_dict()), "step": "1"}
+    save_file(tensors, tmp_path / "damaged.safetensors", metadata=metadata | damage)
+    with pytest.raises(PairlessError, match=rf"damaged.safetensors is damaged: {message}"):
+        load_model(tmp_path / "damaged.safetensors")

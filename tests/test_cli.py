@@ -234,3 +234,60 @@ def test_one_option_parser_for_values_switches_and_negations():
         parse_options(["--no-lr"], switches)
     with pytest.raises(PairlessError, match="unexpected argument 'x'"):
         parse_options(["x"], switches)
+
+
+def test_demo_settings_and_out_are_checked_before_any_work(tmp_path):
+    """--steps 0 used to train the default 3,000 steps; an --out that is a file ended in a traceback."""
+    assert_user_error(run("demo", "--steps", "0", "--out", tmp_path / "demo", check=False),
+                      "--steps must be at least 1")
+    assert not (tmp_path / "demo").exists()
+    (tmp_path / "file").write_text("mine")
+    assert_user_error(run("demo", "--out", tmp_path / "file", check=False), "is a file")
+    assert (tmp_path / "file").read_text() == "mine"
+
+
+def test_the_data_folder_is_kept_absolute_and_tilde_is_expanded(synth, tmp_path, monkeypatch):
+    """config.yaml keeps where the data is, so the run finds it from any folder (resume, evaluate)."""
+    monkeypatch.setenv("HOME", str(synth.parent))
+    run_dir = tmp_path / "run"
+    run("train", "--model", "cut", "--data", f"~/{synth.name}", "--out", run_dir, "--steps", "1", *TINY_CUT)
+    import yaml
+
+    assert yaml.safe_load((run_dir / "config.yaml").read_text())["data"]["root"] == str(synth.resolve())
+
+
+def test_train_help_groups_the_options_with_their_defaults(capsys):
+    from pairless.cli import main
+
+    def shown(*args):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["train", *args, "--help"])
+        assert exit_info.value.code == 0
+        return capsys.readouterr().out
+
+    shared = shown()
+    for group in ("run:", "data:", "schedule:", "logging:", "checkpoints:", "evaluation:", "speed:"):
+        assert f"\n{group}\n" in shared, group
+    for option in ("--lr [0.0002]", "--log-every [50]", "--save-every [1000]", "--eval-every [0]", "--workers [2]",
+                   "--batch-size [1]", "--init "):
+        assert option in shared, option
+    assert "add --model NAME" in shared and "--lambda-nce" not in shared
+    cut = shown("--model", "cut")
+    assert "cut options:" in cut and "--lambda-nce [1.0]" in cut and "--nce-layers [0,4,8,12,16]" in cut
+    assert "--model.init [xavier]" in cut and "--epochs [400]" in cut
+    fastcut = shown("--model", "fastcut")
+    assert "--lambda-nce [10.0]" in fastcut and "--epochs [200]" in fastcut
+    assert "--pool-size [50]" in shown("--model", "dclgan", "--preset", "paper-text")
+
+
+def test_translating_a_folder_shows_a_progress_bar_with_the_time_left(synth, tmp_path):
+    from pairless.checkpoint import build_model, save_checkpoint
+    from pairless.config import RunConfig
+
+    cfg = RunConfig.defaults("cyclegan").override({"size": 32, "width": 4, "n_blocks": 1}).resolved()
+    save_checkpoint(tmp_path / "run", build_model(cfg), cfg, 0, {}, keep_last=0)
+    done = subprocess.run([sys.executable, "-m", "pairless", "translate", str(tmp_path / "run"), str(synth / "testA"),
+                           "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "FORCE_COLOR": "1", "COLUMNS": "100"})
+    assert done.returncode == 0, done.stderr
+    assert "translate" in done.stderr and "3/3" in done.stderr and "0:00:0" in done.stderr

@@ -1,4 +1,6 @@
 import pytest
+import torch
+from safetensors.torch import save_file
 
 from pairless.config import RunConfig, section_fields
 from pairless.errors import PairlessError
@@ -148,3 +150,22 @@ def test_command_line_options_map_to_fields_through_the_aliases():
         cfg.with_run_overrides({"model.width": 8}, resuming=True)
     with pytest.raises(PairlessError, match="--data is required"):
         cfg.with_run_overrides({"train.lr": 1e-3}, resuming=False)
+
+
+def test_a_config_comes_from_a_file_a_run_folder_or_a_checkpoint(tmp_path, unpaired_dir):
+    from pairless.train.loop import train
+    from tests.conftest import tiny_config, write_images
+
+    train(tiny_config("cyclegan", unpaired_dir, **{"train.steps": 1, "model.lambda_cycle": 7}), tmp_path / "run",
+          quiet=True)
+    for source in (tmp_path / "run", tmp_path / "run" / "latest.safetensors", tmp_path / "run" / "config.yaml"):
+        cfg = RunConfig.load(source)
+        assert cfg.method == "cyclegan" and cfg.model.lambda_cycle == 7, source
+    picture = write_images(tmp_path / "pictures", 1)[0]
+    with pytest.raises(PairlessError, match=r"img000.png is not valid YAML"):
+        RunConfig.load(picture)
+    with pytest.raises(PairlessError, match="is a folder without config.yaml"):
+        RunConfig.load(tmp_path / "pictures")
+    save_file({"x": torch.ones(2)}, tmp_path / "other.safetensors")
+    with pytest.raises(PairlessError, match="other.safetensors holds no readable pairless config"):
+        RunConfig.load(tmp_path / "other.safetensors")

@@ -10,7 +10,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "pairless"
 
 LAYERS = (
     ("__main__", "cli"),
-    ("demo", "bench", "report", "recipe"),
+    ("demo", "bench", "report", "recipe", "options_help", "reproduce"),
     ("generate", "attention", "export", "serve", "interop"),
     ("__init__",),
     ("train",),

@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import pytest
 import torch
 from PIL import Image
@@ -164,3 +167,44 @@ def test_unwritable_outputs_name_the_path(tmp_path):
     (tmp_path / "out" / "img000.png").mkdir(parents=True)
     with pytest.raises(PairlessError, match=r"cannot write .*out/img000.png: it is a folder"):
         translate_paths(translator, [image], tmp_path / "out")
+
+
+def test_an_untiled_translation_that_cannot_fit_is_refused_before_it_starts(tmp_path, monkeypatch):
+    """An 8000x8000 photo without --tile ended in an allocator traceback; now the memory is estimated first
+    and the refusal points to tiles, which then translate the same image."""
+    import pairless.translator as translator_module
+
+    translator = pairless.load(make_checkpoint(tmp_path, "cut"), device="cpu")
+    monkeypatch.setattr(translator_module, "available_memory", lambda device: 2 * 2**20)
+    image = torch.rand(1, 3, 200, 160)
+    with pytest.raises(PairlessError, match=r"160x200 px images in one piece needs about .* GB.*--tile 1024"):
+        translator.translate_tensor(image)
+    assert translator.translate_tensor(image, tile=128, overlap=32, tile_stats="thumbnail").shape == (1, 3, 200, 160)
+    assert translator.translate_tensor(image[..., :32, :32]).shape == (1, 3, 32, 32)
+
+
+def test_the_memory_estimate_is_near_the_measured_peak(tmp_path):
+    """Within a factor of two of the resident-memory peak of a real untiled translation (a fresh process)."""
+    weights = make_checkpoint(tmp_path, "cut")
+    script = f"""
+import os, resource, torch, pairless
+translator = pairless.load({str(weights)!r}, device="cpu")
+image = torch.rand(1, 3, 2000, 2000)
+estimate = translator.untiled_memory(image.shape, "AtoB")
+with open("/proc/self/statm") as statm:
+    resident = int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+translator.translate_tensor(image)
+print(estimate / (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - resident))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert 0.5 < float(done.stdout.strip().splitlines()[-1]) < 2
+
+
+@pytest.mark.parametrize("quality", [-5, 0, 500])
+def test_output_quality_is_checked(tmp_path, quality):
+    weights = make_checkpoint(tmp_path, "cut")
+    write_images(tmp_path / "in", 1)
+    with pytest.raises(PairlessError, match=rf"--quality must be in \[1, 100\].*got {quality}"):
+        translate_paths(pairless.load(weights, device="cpu"), [tmp_path / "in"], tmp_path / "out", image_format="webp",
+                        quality=quality)

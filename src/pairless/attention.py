@@ -23,6 +23,9 @@ from pairless.nn.ugatit import enlarge_heatmap, normalise_per_image
 from pairless.tiling import translate_tiled
 from pairless.translator import Translator, output_jobs
 
+ATTENTION_FOLDER = "attention"
+"""Where `translate --attention` writes the maps, inside --out."""
+
 OVERLAY_OPACITY = 0.5
 
 
@@ -62,6 +65,17 @@ def overlay(image: Tensor, heat: Tensor) -> Tensor:
     colours = torch.from_numpy(colormaps["jet"](heat[0].cpu().numpy())[..., :3]).permute(2, 0, 1).float()
     rgb = image.cpu().float().expand(3, -1, -1)
     return (1 - OVERLAY_OPACITY) * rgb + OVERLAY_OPACITY * colours
+
+
+def check_attention_outputs(inputs: Iterable[str | Path], out_dir: str | Path, image_format: str) -> None:
+    """Refuse when an attention map would land on a translation: the translation of an input in an
+    `attention/` subfolder goes where another input's map goes."""
+    translations = {dst: src for src, dst in output_jobs(inputs, out_dir, f".{image_format}")}
+    for source, target in output_jobs(inputs, Path(out_dir) / ATTENTION_FOLDER, ".png"):
+        if target in translations:
+            raise PairlessError(f"--attention would write the attention map of {source} over the translation of "
+                                f"{translations[target]} ({target}); choose another --out, or translate the "
+                                f"attention/ folder separately")
 
 
 def write_attention_maps(translator: Translator, inputs: Iterable[str | Path], out_dir: str | Path,

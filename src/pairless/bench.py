@@ -23,6 +23,8 @@ from pairless.eval.domain import LocalFeatures, domain_classifier_for
 from pairless.eval.evaluate import COLLAPSE_THRESHOLD, SplitFolders, distribution_scores, split_folders
 from pairless.eval.imageset import folder_paths, load_image_set
 from pairless.eval.paired import score_folders
+from pairless.models.base import TranslationModel
+from pairless.models.registry import get_method
 from pairless.train.loop import train
 from pairless.translator import Translator, translate_paths
 
@@ -65,6 +67,19 @@ def check_options(models: list[str], options: dict[str, str]) -> None:
             configs[0].locate(key)
 
 
+def check_models(models: list[str]) -> None:
+    """Bench trains translators on unpaired data sets: not class-conditional generators (they would take the
+    trainA/trainB folders for classes) nor single-image methods."""
+    for model in models:
+        spec = get_method(model)
+        if not issubclass(spec.model_class, TranslationModel) or spec.model_class.data_kind != "unpaired":
+            raise PairlessError(f"--models {model}: {model} generates images of classes rather than translating "
+                                f"between two domains; bench compares translators (e.g. cut,fastcut,cyclegan)")
+        if RunConfig.defaults(model).data.single_image:
+            raise PairlessError(f"--models {model}: {model} trains on one image per domain; bench compares methods "
+                                f"on data sets of many (train it with --data-a and --data-b instead)")
+
+
 def task_data(out: Path, task: str, size: int, count: int, seed: int) -> Path:
     """The task's data set under out/data, generated once and reused while its parameters match."""
     folder = out / "data" / f"{task}_{size}px_{count}_seed{seed}"
@@ -91,8 +106,11 @@ def train_to(cfg: RunConfig, run_dir: Path) -> None:
 def last_rate(run_dir: Path) -> float:
     """The training speed of the last log record (evaluation records carry none)."""
     for line in reversed((run_dir / "metrics.jsonl").read_text().splitlines()):
-        record = json.loads(line)
-        if "it_per_s" in record:
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:  # a line cut off by a killed run
+            continue
+        if isinstance(record, dict) and "it_per_s" in record:
             return record["it_per_s"]
     return float("nan")
 
@@ -100,12 +118,16 @@ def last_rate(run_dir: Path) -> float:
 def run_bench(tasks: list[str], models: list[str], steps: int, out: str | Path, size: int = 64,
               width: int = 16, count: int = 500, seed: int = 0, device: str = "auto",
               options: dict[str, str] | None = None, log=print, data: Sequence[Path] = (),
-              seeds: Sequence[int] = (0,)) -> list[dict]:
+              seeds: Sequence[int] = (0,), progress=None) -> list[dict]:
     """Rows of the table for the built-in `tasks` and then the `data` folders (named by their folder):
-    one per model and training seed in `seeds` (`seed` is the seed of the generated task data)."""
+    one per model and training seed in `seeds` (`seed` is the seed of the generated task data).
+    `progress(done, total)` counts the runs."""
     out = Path(out)
     options = options or {}
     check_options(models, options)
+    check_models(models)
+    for model in models:  # every run's settings, checked before any work (e.g. --steps 0)
+        bench_config(model, out, steps, size, width, device, options)
     for folder in data:
         check_data_folder(Path(folder))
     datasets = [(task, task_data(out, task, size, count, seed)) for task in tasks]
@@ -114,7 +136,7 @@ def run_bench(tasks: list[str], models: list[str], steps: int, out: str | Path, 
     if len(set(names)) < len(names):
         raise PairlessError(f"two data sets are named {max(names, key=names.count)!r} "
                             "(runs go to OUT/<name>/<model>): rename a --data folder")
-    rows = []
+    rows, runs = [], len(datasets) * len(models) * len(seeds)
     for name, data_dir in datasets:
         judge = domain_classifier_for(data_dir, resolve_device(device), log=log)
         test = split_folders(data_dir, "test", "AtoB")
@@ -135,6 +157,8 @@ def run_bench(tasks: list[str], models: list[str], steps: int, out: str | Path, 
                 pixels = f"L1 {scores['l1']:.4f}  PSNR {scores['psnr']:.2f} dB  " if scores["l1"] is not None else ""
                 log(f"{name} / {model} / seed {train_seed}: {pixels}FID-local {scores['fid_local']:.2f}  "
                     f"domain score {scores['domain_score']:.2f}  diversity {scores['diversity']:.2f}")
+                if progress:
+                    progress(sum(row["model"] != "input unchanged" for row in rows), runs)
     write_tables(rows, out)
     return rows
 

@@ -103,6 +103,8 @@ def save_checkpoint(run_dir: Path, model: Method, cfg: RunConfig, step: int,
     return run_dir / WEIGHTS
 
 
+LOCK_FILE = ".pairless.lock"
+"""Held by the process training in a run folder (pairless.train.runlock)."""
 STARTED_RUN = ("config.yaml", "metrics.jsonl")
 """What a run folder holds from its first iteration on, before its first checkpoint."""
 SHOWN_ENTRIES = 3
@@ -119,7 +121,7 @@ def check_new_run_dir(run_dir: Path) -> None:
                             f"another --out")
     if not run_dir.is_dir() or all((run_dir / name).is_file() for name in STARTED_RUN):
         return
-    entries = sorted(entry.name for entry in run_dir.iterdir())
+    entries = sorted(entry.name for entry in run_dir.iterdir() if entry.name != LOCK_FILE)
     if entries:
         shown = ", ".join(entries[:SHOWN_ENTRIES]) + (f" and {len(entries) - SHOWN_ENTRIES} more"
                                                       if len(entries) > SHOWN_ENTRIES else "")
@@ -178,9 +180,25 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
         raise PairlessError(f"cannot read checkpoint {path}: {exc}") from None
     if metadata.get("format") != FORMAT or "config" not in metadata:
         raise PairlessError(f"{path} is not a pairless checkpoint (no run config in its metadata)")
-    networks = tuple(json.loads(metadata["networks"])) if "networks" in metadata else None
-    return Checkpoint(path, tensors, RunConfig.from_dict(json.loads(metadata["config"])),
-                      int(metadata.get("step", 0)), networks)
+    config, networks = _metadata_json(metadata, "config", dict, path), _metadata_json(metadata, "networks", list, path)
+    step = metadata.get("step", "0")
+    if not step.isdigit():
+        raise PairlessError(f"checkpoint {path} is damaged: its step is {step!r}, not a number")
+    return Checkpoint(path, tensors, RunConfig.from_dict(config), int(step), tuple(networks) if networks else None)
+
+
+def _metadata_json(metadata: dict[str, str], key: str, kind: type, path: Path):
+    """A JSON entry of a checkpoint's metadata, of the given kind (None when absent), or a one-line error."""
+    if key not in metadata:
+        return None
+    try:
+        value = json.loads(metadata[key])
+    except json.JSONDecodeError as exc:
+        raise PairlessError(f"checkpoint {path} is damaged: its {key} is not JSON ({exc})") from None
+    if not isinstance(value, kind):
+        raise PairlessError(f"checkpoint {path} is damaged: its {key} is a {type(value).__name__}, not a "
+                            f"{kind.__name__}")
+    return value
 
 
 def read_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], RunConfig, int]:
@@ -198,6 +216,7 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[Me
     """Rebuild the model a checkpoint was trained with and load its weights. A checkpoint that holds only
     some networks (an imported model) translates only in the directions whose generator it holds."""
     checkpoint = read_checkpoint(path)
+    refuse_nonfinite_weights(checkpoint)
     with warnings.catch_warnings():  # notes about training-only terms do not concern inference
         warnings.simplefilter("ignore", UserWarning)
         model = build_model(checkpoint.config)
@@ -205,6 +224,16 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[Me
     if checkpoint.networks is not None and isinstance(model, TranslationModel):
         model.keep_directions_of(checkpoint.networks, checkpoint.path)
     return model.to(device).eval(), checkpoint.config, checkpoint.step
+
+
+def refuse_nonfinite_weights(checkpoint: Checkpoint) -> None:
+    """A checkpoint saved after training diverged would translate every image to black or grey."""
+    broken = [key for key, value in checkpoint.tensors.items()
+              if value.is_floating_point() and not bool(torch.isfinite(value).all())]
+    if broken:
+        raise PairlessError(f"checkpoint {checkpoint.path} holds weights that are not finite ({', '.join(broken[:3])}"
+                            f"{' and more' if len(broken) > 3 else ''}): its training diverged; use an earlier "
+                            f"checkpoint (the run folder's checkpoints/)")
 
 
 def load_weights(model: torch.nn.Module, tensors: dict[str, torch.Tensor], path: str | Path,

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Annotated, Optional
@@ -55,6 +56,22 @@ def data_synth(
     except (ValueError, FileExistsError) as exc:
         raise PairlessError(str(exc)) from None
     typer.echo(f"wrote the '{task}' data set to {path}")
+
+
+@contextmanager
+def progress_bar(label: str) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar with the time left, on a terminal (standard error); yields `update(done, total)`."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        yield lambda done, total: None
+        return
+    with Progress(TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=console) as bar:
+        task = bar.add_task(label, total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
 def parse_options(args: list[str], is_switch: Callable[[str], bool]) -> dict[str, str]:
@@ -121,6 +138,7 @@ def train(
     start = read_checkpoint(init).config if init is not None else None
     cfg, run_dir = RunConfig.for_run(model, config, preset, resume, out, start)
     given = {name: value for name, value in ctx.params.items() if name not in RUN_CONTROL and value is not None}
+    given |= {name: absolute(given[name]) for name in ("data", "data_a", "data_b") if name in given}
     options = given | parse_options(list(ctx.args), cfg.is_switch)
     if init is not None:
         options["train.init_from"] = str(init.resolve())
@@ -131,6 +149,12 @@ def train(
     if result.main_process:
         verb = "trained" if result.finished else "stopped"
         typer.echo(f"{verb} {cfg.method} at step {result.step}/{result.total_steps}; run folder: {run_dir}")
+
+
+def absolute(path: Path) -> Path:
+    """A data path as config.yaml keeps it: `~` expanded (also when quoted) and absolute, so the run folder
+    finds its data from anywhere (resume, evaluate, serve's examples)."""
+    return path.expanduser().resolve()
 
 
 @app.command()
@@ -152,7 +176,7 @@ def translate(
         help="Instance-norm statistics for tiles: exact (close to untiled) or thumbnail (faster).")] = "exact",
 ) -> None:
     """Translate images of any size with a trained model."""
-    from pairless.attention import check_attention, write_attention_maps
+    from pairless.attention import ATTENTION_FOLDER, check_attention, check_attention_outputs, write_attention_maps
     from pairless.translator import Translator, translate_paths
 
     if batch_size < 1:
@@ -160,12 +184,14 @@ def translate(
     translator = Translator.load(checkpoint, device)
     if attention:
         check_attention(translator)
-    written = translate_paths(translator, inputs, out, direction, batch_size, format, quality, tile=tile,
-                              overlap=overlap, tile_stats=tile_stats)
+        check_attention_outputs(inputs, out, format)
+    with progress_bar("translate") as progress:
+        written = translate_paths(translator, inputs, out, direction, batch_size, format, quality, tile=tile,
+                                  overlap=overlap, tile_stats=tile_stats, progress=progress)
     typer.echo(f"translated {len(written)} image(s) {direction} into {out}")
     if attention:
-        maps = write_attention_maps(translator, inputs, out / "attention", direction, tile, overlap, tile_stats)
-        typer.echo(f"wrote {len(maps)} attention map(s) into {out / 'attention'}")
+        maps = write_attention_maps(translator, inputs, out / ATTENTION_FOLDER, direction, tile, overlap, tile_stats)
+        typer.echo(f"wrote {len(maps)} attention map(s) into {out / ATTENTION_FOLDER}")
 
 
 IMPORT_HELP = (
@@ -256,7 +282,8 @@ def evaluate(
                             size, limit, classifier_steps)
     weights = resolve_checkpoint(checkpoint)
     out = out or weights.parent / "eval" / f"{weights.stem}_{split}_{direction}"
-    result = evaluate_checkpoint(weights, data, out, settings, device, log=typer.echo)
+    with progress_bar("translate") as progress:
+        result = evaluate_checkpoint(weights, data, out, settings, device, log=typer.echo, progress=progress)
     table = Table(title=f"{result['method']} step {result['step']}: {result['translated_images']} {split} images "
                         f"{direction}")
     table.add_column("metric")
@@ -296,7 +323,9 @@ def export(
 
 @app.command()
 def serve(
-    checkpoint: Checkpoint,
+    checkpoints: Annotated[list[Path], typer.Argument(
+        help="Run folders or .safetensors checkpoints; with several, the page offers them in a menu.",
+        metavar="RUN")],
     host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0: the whole network).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 7860,
     device: Device = "auto",
@@ -304,15 +333,19 @@ def serve(
     max_megapixels: Annotated[float, typer.Option(
         "--max-megapixels", "--max-pixels", help="Largest accepted image, in megapixels.")] = 16,
     tile: Annotated[Optional[int], typer.Option(help="Translate larger images in blended tiles.")] = None,
+    overlap: Annotated[int, typer.Option(help="Pixels by which neighbouring tiles overlap.")] = 64,
+    examples: Annotated[Optional[Path], typer.Option(
+        help="Folder of example inputs the page offers (default: a few images of each run's test split).")] = None,
 ) -> None:
-    """A local web page: upload images, pick the direction, compare before/after, download the results."""
-    from pairless.serve import ServeSettings, run_server
-    from pairless.translator import Translator
+    """A local web page: drop, paste or pick images (or click an example), compare before/after, download."""
+    from pairless.serve import ServeSettings, load_runs, run_server
+    from pairless.serve.app import check_port
 
-    settings = ServeSettings(max_upload_mb=max_upload_mb, max_megapixels=max_megapixels, tile=tile)
-    translator = Translator.load(checkpoint, device)
-    run_server(translator, settings, host, port, announce=lambda url: typer.echo(
-        f"serving {translator.config.method} (step {translator.step}) at {url}"))
+    check_port(port)
+    settings = ServeSettings(max_upload_mb=max_upload_mb, max_megapixels=max_megapixels, tile=tile, overlap=overlap)
+    runs = load_runs(checkpoints, device, settings, examples)
+    served = ", ".join(f"{run.name}: {run.translator.config.method} step {run.translator.step}" for run in runs)
+    run_server(runs, settings, host, port, announce=lambda url: typer.echo(f"serving {served} at {url}"))
 
 
 @app.command()
@@ -356,8 +389,9 @@ def bench(
         if task not in TASKS:
             raise PairlessError(f"unknown task '{task}' in --tasks; choose from {', '.join(TASKS)}")
     options = parse_options(list(ctx.args), partial(is_switch_in_any, model_list))
-    run_bench(task_list, model_list, steps, out, size, width, count, seed, device, options, data=data or [],
-              seeds=_seeds(seeds))
+    with progress_bar("bench runs") as progress:
+        run_bench(task_list, model_list, steps, out, size, width, count, seed, device, options, data=data or [],
+                  seeds=_seeds(seeds), progress=progress)
     typer.echo((out / "bench.md").read_text(), nl=False)
     typer.echo(f"tables: {out / 'bench.md'}, {out / 'bench.csv'}")
 
@@ -371,6 +405,40 @@ def _seeds(text: str) -> list[int]:
 
 def _split(text: str) -> list[str]:
     return [item.strip() for item in text.split(",") if item.strip()]
+
+
+@app.command()
+def reproduce(
+    row: Annotated[Optional[str], typer.Argument(help="A published row, e.g. cut-horse2zebra (see --list).")] = None,
+    data: Annotated[Optional[Path], typer.Option(help="The row's data set folder (its layout is checked).")] = None,
+    out: Annotated[Optional[Path], typer.Option(
+        help="Folder for the run (OUT/run) and the table; the same command continues a stopped run.")] = None,
+    list_rows: Annotated[bool, typer.Option("--list", help="Print the rows and exit.")] = False,
+    smoke: Annotated[bool, typer.Option(
+        help="Two steps at 32 px on the CPU on generated data: checks the row's path, not its number.")] = False,
+    inception_weights: Annotated[Optional[Path], typer.Option(
+        help="Inception weights file for offline use (torch-fidelity's weights-inception-2015-12-05).")] = None,
+    tflops: Annotated[Optional[float], typer.Option(
+        help="Sustained TFLOP/s of your GPU for the GPU-hours estimate [default: the reference CUT's on an H100].")
+    ] = None,
+    device: Device = "auto",
+) -> None:
+    """Train a published row with its paper's recipe and evaluation protocol; write paper value, best and last."""
+    from pairless.reproduce.cost import REFERENCE_TFLOPS
+    from pairless.reproduce.run import reproduce as run_row
+    from pairless.reproduce.run import request_for
+    from pairless.reproduce.table import list_text
+
+    if list_rows:
+        typer.echo(list_text(), nl=False)
+        return
+    if row is None:
+        raise PairlessError("name a row (e.g. pairless reproduce cut-horse2zebra); --list prints them")
+    rate = REFERENCE_TFLOPS if tflops is None else tflops
+    request = request_for(row, data, out, inception_weights, device, rate, smoke)
+    outcome = run_row(request, log=typer.echo)
+    if outcome.stop_signal:
+        raise StoppedBySignal(outcome.stop_signal)
 
 
 @app.command()
@@ -396,9 +464,35 @@ def one_line_warning(message, category, filename, lineno, line=None) -> str:
     return f"warning: {message}\n"
 
 
+def train_help_requested(args: list[str]) -> bool:
+    return bool(args) and args[0] == "train" and any(a in ("--help", "-h") for a in args[1:])
+
+
+def print_train_help(args: list[str]) -> None:
+    """`pairless train [--model NAME] [--preset P] --help`: the grouped options with their defaults, for the
+    method when one is named (pairless/options_help.py)."""
+    from pairless.options_help import train_help
+
+    def value_of(option: str) -> str | None:
+        for i, token in enumerate(args):
+            if token == option and i + 1 < len(args):
+                return args[i + 1]
+            if token.startswith(option + "="):
+                return token.split("=", 1)[1]
+        return None
+
+    command = typer.main.get_command(app).commands["train"]  # type: ignore[attr-defined]
+    declared = {str(param.name): getattr(param, "help", None) or "" for param in command.params}
+    typer.echo(train_help(value_of("--model"), value_of("--preset"), declared), nl=False)
+
+
 def main(argv: list[str] | None = None) -> None:
     warnings.formatwarning = one_line_warning
+    args = sys.argv[1:] if argv is None else argv
     try:
+        if train_help_requested(args):
+            print_train_help(args)
+            sys.exit(0)
         code = app(args=argv, standalone_mode=False, prog_name="pairless")
     except PairlessError as exc:
         typer.echo(f"error: {user_message(exc)}", err=True)

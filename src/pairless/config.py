@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import json
 import os
 import types
 from dataclasses import dataclass, fields
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 import yaml
+from safetensors import SafetensorError, safe_open
 
 from pairless.data.config import DataConfig
 from pairless.errors import PairlessError, writing
@@ -308,12 +310,21 @@ class RunConfig:
 
     @classmethod
     def load(cls, path: Path) -> RunConfig:
+        """A config file (YAML, as every run folder has), or the config a run folder or checkpoint carries."""
+        path = Path(path)
+        if path.is_dir():
+            if not (path / "config.yaml").is_file():
+                raise PairlessError(f"{path} is a folder without config.yaml: give a config file, a run folder or a "
+                                    f"checkpoint")
+            path = path / "config.yaml"
+        if path.suffix == ".safetensors":
+            return cls.from_dict(_checkpoint_config(path))
         try:
-            data = yaml.safe_load(Path(path).read_text())
+            data = yaml.safe_load(path.read_text())
         except FileNotFoundError:
             raise PairlessError(f"config file not found: {path}") from None
-        except yaml.YAMLError as exc:
-            raise PairlessError(f"config file {path} is not valid YAML: {exc}") from None
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            raise PairlessError(f"config file {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
         if not isinstance(data, dict):
             raise PairlessError(f"config file {path} must hold a mapping with 'method', 'model', 'data', 'train'")
         return cls.from_dict(data)
@@ -323,3 +334,18 @@ def refuse_resuming_an_import(run_dir: Path) -> None:
     if (run_dir / IMPORT_RECORD).is_file():
         raise PairlessError(f"{run_dir} was imported, not trained here: it has no training state to resume; "
                             f"start a new run from it with --init {run_dir}")
+
+
+def _checkpoint_config(path: Path) -> dict:
+    """The run config in a pairless checkpoint's metadata."""
+    try:
+        with safe_open(str(path), framework="pt") as checkpoint:
+            metadata = checkpoint.metadata() or {}
+        data = json.loads(metadata["config"])
+    except FileNotFoundError:
+        raise PairlessError(f"checkpoint not found: {path}") from None
+    except (SafetensorError, OSError, KeyError, json.JSONDecodeError) as exc:
+        raise PairlessError(f"{path} holds no readable pairless config ({type(exc).__name__}: {exc})") from None
+    if not isinstance(data, dict):
+        raise PairlessError(f"{path}: its config is not a mapping")
+    return data

@@ -38,6 +38,8 @@ def demo_config(data_dir: Path, steps: int, device: str) -> RunConfig:
 
 def prepare_folder(out: Path) -> None:
     """The demo owns `out`: it may be absent, empty, or a previous demo's folder (which is replaced)."""
+    if out.exists() and not out.is_dir():
+        raise PairlessError(f"--out {out} is a file; the demo needs a folder of its own: pass another --out")
     if out.exists() and any(out.iterdir()):
         if not (out / MARKER).is_file():
             raise PairlessError(f"{out} exists and is not a pairless demo folder; pass another --out")
@@ -47,8 +49,9 @@ def prepare_folder(out: Path) -> None:
 
 def run_demo(out: str | Path = "runs/demo", steps: int | None = None, device: str = "auto") -> dict:
     out = Path(out)
+    steps = STEPS if steps is None else steps
+    demo_config(out / "data", steps, device)  # the settings, checked before the folder is touched
     prepare_folder(out)
-    steps = steps or STEPS
     (out / MARKER).write_text(json.dumps({"task": TASK, "size": SIZE, "steps": steps}))
     print(f"[1/3] generating the synthetic '{TASK}' task ({SIZE} px) in {out / 'data'}", flush=True)
     data_dir = make_synthetic_dataset(TASK, out / "data", count=500, size=SIZE, seed=0)

@@ -7,10 +7,13 @@ import base64
 import html
 import json
 import math
+import warnings
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 
 from pairless.errors import PairlessError, writing
+from pairless.ranking import LOWER_IS_BETTER, RANKED_METRICS, is_better
 
 BOOKKEEPING = {"step", "lr", "it_per_s"}
 MAX_SAMPLE_GRIDS = 6
@@ -28,13 +31,11 @@ def read_metrics(run_dir: Path) -> tuple[dict[str, dict[str, list]], dict[str, l
         raise PairlessError(f"{run_dir} has no metrics.jsonl: is it a pairless run folder?")
     scalars: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
     evals: dict[str, list] = defaultdict(list)
-    for number, line in enumerate(path.read_text().splitlines(), 1):
-        if not line.strip():
+    lines = path.read_text().splitlines()
+    for number, line in enumerate(lines, 1):
+        record = metrics_record(path, number, line, last=number == len(lines)) if line.strip() else None
+        if record is None:
             continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            raise PairlessError(f"{path}, line {number}: not valid JSON") from None
         step = record.get("step")
         for name, value in record.get("eval", {}).items():
             evals[name].append((step, value))
@@ -44,6 +45,22 @@ def read_metrics(run_dir: Path) -> tuple[dict[str, dict[str, list]], dict[str, l
             group, _, short = name.rpartition("/")
             scalars[group or "losses"][short].append((step, value))
     return scalars, evals
+
+
+def metrics_record(path: Path, number: int, line: str, last: bool) -> dict | None:
+    """One line of metrics.jsonl as the record of a log step; a cut-off last line (a run killed while it
+    wrote) is skipped with a warning, anything else that is not such a record is an error naming the line."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError:
+        if last:
+            warnings.warn(f"{path}, line {number}: cut off (a run killed while writing it); skipped", stacklevel=2)
+            return None
+        raise PairlessError(f"{path}, line {number}: not valid JSON") from None
+    if not (isinstance(record, dict) and isinstance(record.get("step"), int)
+            and isinstance(record.get("eval", {}), dict)):
+        raise PairlessError(f"{path}, line {number}: not the record of a log step (a JSON object with a step)")
+    return record
 
 
 def plot_curves(series: dict[str, list], title: str, path: Path) -> Path:
@@ -112,9 +129,64 @@ def _table(metrics: dict) -> str:
     return f"<table>{rows}</table>"
 
 
+@dataclass(frozen=True)
+class BestAndLast:
+    """A metric's best evaluation during training and its last one: the two numbers a paper comparison needs
+    (papers tend to report the best, a run ends with the last)."""
+
+    best_step: int
+    best_value: float
+    last_step: int
+    last_value: float
+
+
+def best_and_last(series: list[tuple[int, float]], metric: str) -> BestAndLast:
+    """Of a metric's evaluations in step order; among equal values the earliest is the best, as
+    best.safetensors keeps it."""
+    best_step, best_value = series[0]
+    for step, value in series[1:]:
+        if is_better(metric, value, best_value):
+            best_step, best_value = step, value
+    last_step, last_value = series[-1]
+    return BestAndLast(best_step, best_value, last_step, last_value)
+
+
+def _best_and_last_table(evals: dict[str, list]) -> str:
+    """metric | best (step) | last (step), for every metric evaluated; best only where better is defined."""
+    from pairless.eval.evaluate import METRIC_LABELS, format_metric
+
+    rows = ["<tr><th>metric</th><th>best (step)</th><th>last (step)</th></tr>"]
+    for name in [*METRIC_LABELS, *sorted(evals.keys() - METRIC_LABELS.keys())]:
+        if name not in evals or name.endswith("_std"):
+            continue
+        summary = best_and_last(evals[name], name) if name in RANKED_METRICS else None
+        last_step, last_value = evals[name][-1]
+        best = (f"{format_metric(name, summary.best_value)} ({summary.best_step})" if summary else "-")
+        cells = [METRIC_LABELS.get(name, name), best, f"{format_metric(name, last_value)} ({last_step})"]
+        rows.append("<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in cells) + "</tr>")
+    return f"<table>{''.join(rows)}</table>"
+
+
+def _eval_protocol(run_dir: Path) -> str:
+    """How the run evaluated itself, from its config (what to compare a paper's protocol with)."""
+    config_path = run_dir / "config.yaml"
+    if not config_path.is_file():
+        return "The evaluations in metrics.jsonl (config.yaml, which says how they were made, is missing)."
+    from pairless.config import RunConfig
+
+    cfg = RunConfig.load(config_path)
+    t = cfg.train
+    images = "all held-out images" if t.eval_images == "all" else f"up to {t.eval_images} held-out images per side"
+    features = "FID/KID in Inception features and the local scores" if t.eval_features == "inception" else \
+        "the local scores"
+    direction = "lower" if t.eval_metric in LOWER_IS_BETTER else "higher"
+    return (f"Every {t.eval_every} steps: {images} at {t.eval_size or cfg.data.size} px, {features}; "
+            f"best.safetensors is the evaluation with the best {t.eval_metric} ({direction} is better).")
+
+
 STYLE = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}
 img{max-width:100%;border:1px solid #ddd;margin:.3em 0}table{border-collapse:collapse;margin:.5em 0}
-td{border:1px solid #ccc;padding:.25em .7em}td:last-child{text-align:right;font-family:monospace}
+td,th{border:1px solid #ccc;padding:.25em .7em}td:last-child{text-align:right;font-family:monospace}
 h2{margin-top:1.6em;border-bottom:1px solid #eee}.muted{color:#777}"""
 
 
@@ -135,9 +207,8 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Path
     for title, metrics in evaluation_tables(run_dir):
         parts += [f"<h2>Evaluation</h2><p>{html.escape(title)}</p>", _table(metrics)]
     if evals:
-        last_step = max(step for series in evals.values() for step, _ in series)
-        last = {name: series[-1][1] for name, series in evals.items() if series[-1][0] == last_step}
-        parts += [f"<h2>Last evaluation during training (step {last_step})</h2>", _table(last)]
+        parts += [f"<h2>Evaluation during training: best and last</h2><p>{html.escape(_eval_protocol(run_dir))}</p>",
+                  _best_and_last_table(evals)]
     parts += ["<h2>Curves</h2>", *(_embed(path) for path in figures)] if figures else [NOTHING_LOGGED]
     grids = pick_sample_grids(run_dir)
     if grids:

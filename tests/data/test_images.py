@@ -118,3 +118,11 @@ def test_linked_folders_are_followed_but_cycles_never_lead_out(tmp_path):
     (domain / "more").symlink_to(root / "extra")  # a linked folder outside: followed
     listed = [p.relative_to(domain).as_posix() for p in list_images(domain)]
     assert listed == ["a.png", "again/b.png", "more/c.png"]
+
+
+def test_gif_files_are_left_out_with_a_warning(tmp_path):
+    """GIFs are often animations (not one image): they are not used, and a warning says so."""
+    Image.new("RGB", (8, 8)).save(tmp_path / "a.png")
+    Image.new("RGB", (8, 8)).save(tmp_path / "moving.gif")
+    with pytest.warns(UserWarning, match="1 GIF file\\(s\\) left out"):
+        assert [p.name for p in list_images(tmp_path)] == ["a.png"]

@@ -161,3 +161,8 @@ def test_mnist_test_set_loads_and_trains_contragan_a_few_steps(shared_data, tmp_
         "train.device": "cpu"})
     result = train(cfg, tmp_path / "run", quiet=True)
     assert result.step == 2 and all(np.isfinite(v) for v in result.losses.values())
+
+
+def test_the_unpaired_layout_is_not_taken_for_classes(unpaired_dir):
+    with pytest.raises(PairlessError, match="has the unpaired layout \\(trainA/, trainB/\\)"):
+        open_labelled_source(unpaired_dir)

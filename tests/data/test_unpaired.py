@@ -169,3 +169,16 @@ def test_an_image_that_breaks_before_caching_is_still_reported_when_used(unpaire
 def test_a_negative_cache_budget_is_an_error_naming_the_option():
     with pytest.raises(PairlessError, match="--cache-mb"):
         DataConfig(cache_mb=-1)
+
+
+def test_whole_images_are_measured_as_their_exif_orientation_shows_them(tmp_path):
+    """A JPEG stored 60x40 with EXIF orientation 6 is read as 40x60, and the --preprocess none size check
+    measures it so (it measured before rotating, refusing images of one size and passing others)."""
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    (tmp_path / "trainA").mkdir()
+    Image.fromarray(np.zeros((40, 60, 3), np.uint8)).save(tmp_path / "trainA" / "turned.jpg", exif=exif)
+    write_images(tmp_path / "trainB", 1, size=(40, 60))
+    data = UnpairedImageFolder(config(tmp_path, preprocess="none"))
+    assert data.fixed_shape and list(data.sample_shapes) == [(60, 40)]
+    assert data[0]["A"].shape == data[0]["B"].shape == (3, 60, 40)

@@ -63,3 +63,15 @@ def test_mean_pairwise_distance_and_a_constant_model_flagged():
     constant = torch.randn(1, 10).expand(20, 10)
     assert diversity_ratio(constant, real) == pytest.approx(0.0, abs=1e-6)
     assert diversity_ratio(real * 1.0, real) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(("n_1", "n_2", "dim"), [(30, 40, 64), (64, 64, 64), (5, 7, 512)])
+def test_fid_of_sets_smaller_than_their_dimension_is_torch_fidelitys_number(n_1, n_2, dim):
+    """Test splits have fewer images than Inception has dimensions; FID then takes the n1 × n2 route."""
+    from torch_fidelity.metric_fid import KEY_METRIC_FID, fid_features_to_statistics, fid_statistics_to_metric
+
+    x = gaussian_features(n_1, [0.0] * dim, 1.0, seed=7)
+    y = gaussian_features(n_2, [0.2] * dim, 0.8, seed=8)
+    expected = fid_statistics_to_metric(fid_features_to_statistics(x), fid_features_to_statistics(y), False)
+    assert fid(x, y) == pytest.approx(expected[KEY_METRIC_FID], rel=1e-6)
+    assert fid(x, x) == pytest.approx(0.0, abs=1e-9 * dim)

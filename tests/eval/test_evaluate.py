@@ -91,3 +91,15 @@ def test_evaluate_on_horse2zebra_with_local_features(shared_data, tmp_path):
     assert metrics["fid_local"] >= 0 and metrics["fid_local_untranslated"] >= 0
     assert 0 <= metrics["domain_score"] <= 1 and "l1" not in metrics  # no ground truth for real photos
     assert result["domain_classifier"]["train_images"] == [1000, 1000]
+
+
+def test_one_image_per_test_domain_is_the_usual_at_least_2_error(hue, run_dir, tmp_path, capsys):
+    """It used to end in numpy's LinAlgError (the FID of one image)."""
+    data = tmp_path / "one"
+    for split in ("trainA", "trainB", "testA", "testB"):
+        images = folder_paths(hue / split)[: 1 if split.startswith("test") else None]
+        (data / split).mkdir(parents=True)
+        for image in images:
+            (data / split / image.name).write_bytes(image.read_bytes())
+    assert cli("evaluate", run_dir, "--data", data, "--features", "local", "--size", "32") == 2
+    assert "has one image: evaluation needs at least 2 test images of each domain" in capsys.readouterr().err

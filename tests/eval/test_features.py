@@ -15,7 +15,7 @@ def test_inception_features_from_a_weights_file(inception_weights):
     images = torch.randint(0, 256, (3, 3, 40, 40), dtype=torch.uint8)
     features = extractor(images)
     assert features.shape == (3, 2048) and torch.isfinite(features).all()
-    assert not torch.allclose(features[0], features[1])
+    assert not torch.allclose(features[0], features[1], rtol=1e-3, atol=0)  # random weights: features near 1e-8
     assert torch.equal(extractor(images[:1]), features[:1])
 
 

@@ -194,3 +194,17 @@ def test_presets_follow_the_paper():
     assert RunConfig.defaults("ugatit-light").model.light and not RunConfig.defaults("ugatit").model.light
     with pytest.raises(PairlessError, match="--channels"):
         build_model(RunConfig.defaults("ugatit-light").override({"width": 2, "channels_a": 1}))
+
+
+def test_attention_maps_never_overwrite_translations(trained, tmp_path, capsys):
+    """An input folder with an attention/ subfolder: its translations would go where the maps go."""
+    _, root, _, _, _ = trained
+    inputs = tmp_path / "photos"
+    write_images(inputs, 1)
+    write_images(inputs / "attention", 1)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["translate", str(root / "resumed"), str(inputs), "--out", str(tmp_path / "out"), "--attention",
+              "--device", "cpu"])
+    assert exit_info.value.code == 2
+    assert "--attention would write the attention map of" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

@@ -65,3 +65,15 @@ def test_monitor_writes_warnings_to_metrics_and_announces_them_once(tmp_path, ca
 
 def test_a_wasserstein_critic_is_not_watched():
     assert DualGANModel(DualGANConfig(width=4, depth=3)).discriminator_losses() == ()
+
+
+def test_outputs_are_not_judged_collapsed_before_the_run_settles():
+    """An untrained generator's translations all look alike: no collapse warning in the first log steps."""
+    inputs = torch.rand(4, 3, 16, 16) * 2 - 1
+    alike = inputs[:1].expand(4, -1, -1, -1)
+    health = TrainingHealth((), settle_steps=150)
+    health.update_samples(1, [{"real_A": inputs, "fake_B": alike}])
+    health.update_evaluation(100, {"mode_collapse": True, "diversity": 0.0})
+    assert COLLAPSED not in health.warnings
+    health.update_samples(150, [{"real_A": inputs, "fake_B": alike}])
+    assert COLLAPSED in health.warnings

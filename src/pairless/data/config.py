@@ -23,15 +23,19 @@ class DataConfig(Checked):
     """Single-image training: the one image of domain B (instead of trainB/ of --data)."""
     size: int = bounded(256, at_least=MIN_SIZE)
     """Training crop size in pixels."""
-    load_size: int | None = None
+    load_size: int | None = bounded(None, at_least=MIN_SIZE, at_most=8192)
     """Resize target before cropping; None means size * 286 / 256 (286 for a 256 crop). With zoom_and_patch:
     the long side the single image is scaled to first; None keeps its own size."""
     preprocess: Preprocess = "resize_and_crop"
+    """resize_and_crop, crop, scale_width, scale_width_and_crop, none (whole images), zoom_and_patch (single image)."""
     flip: bool = True
+    """Random horizontal flips of the training images."""
     serial: bool = False
     """Pair the i-th A image with the i-th B image instead of a random B image (still unpaired data)."""
     channels_a: int = bounded(3, choices=(1, 3))
+    """1 (gray) or 3 (colour) for domain A (--channels sets both)."""
     channels_b: int = bounded(3, choices=(1, 3))
+    """1 (gray) or 3 (colour) for domain B."""
     skip_bad_images: bool = False
     """Warn about unreadable images and use the next one instead of stopping."""
     direction: Literal["AtoB", "BtoA"] = "AtoB"

@@ -31,7 +31,7 @@ def list_images(folder: str | Path) -> list[Path]:
     """
     folder = Path(folder)
     seen_folders = {_identity(folder), *(_identity(parent) for parent in folder.resolve().parents)}
-    seen_files, found = set(), []
+    seen_files, found, animations = set(), [], 0
     for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
         kept = []
         for name in sorted(d for d in dirnames if not d.startswith(".")):
@@ -42,12 +42,16 @@ def list_images(folder: str | Path) -> list[Path]:
         dirnames[:] = kept
         for name in sorted(filenames):
             path = Path(dirpath) / name
+            animations += path.suffix.lower() == ".gif" and not name.startswith(".")
             if name.startswith(".") or path.suffix.lower() not in IMAGE_EXTENSIONS:
                 continue
             identity = _identity(path)
             if identity is None or identity not in seen_files:  # a broken link is listed: reading it says so
                 seen_files.add(identity)
                 found.append(path)
+    if animations:
+        warnings.warn(f"{folder}: {animations} GIF file(s) left out (GIFs are often animations, which are not one "
+                      f"image); convert them to PNG to use them", stacklevel=2)
     return found
 
 
@@ -85,12 +89,20 @@ def pixels_to_image(pixels: Tensor, channels: int | None = None) -> Tensor:
     return to_channels(image, channels) if channels else image
 
 
+EXIF_ORIENTATION = 0x0112
+TRANSPOSING_ORIENTATIONS = (5, 6, 7, 8)
+"""EXIF orientations that turn the image by 90 degrees (with or without a mirror): its sides swap."""
+
+
 def image_size(path: str | Path) -> tuple[int, int]:
-    """(width, height) from the file header, without decoding the pixels."""
+    """(width, height) from the file header, without decoding the pixels, as the image is shown and read:
+    after its EXIF orientation."""
     path = Path(path)
     try:
         with Image.open(path) as image:
             width, height = image.size
+            if _orientation(image) in TRANSPOSING_ORIENTATIONS:
+                width, height = height, width
     except FileNotFoundError:
         raise BadImageError(f"image not found: {path}") from None
     except Exception as exc:
@@ -98,6 +110,19 @@ def image_size(path: str | Path) -> tuple[int, int]:
     if width < 1 or height < 1:
         raise BadImageError(f"cannot read image {path}: it has no pixels")
     return width, height
+
+
+def _orientation(image: Image.Image) -> int | None:
+    """The EXIF orientation from the header (a PNG's eXIf chunk only when it comes before the pixels, as
+    reading a later one would decode the image)."""
+    if image.format == "PNG":
+        raw = image.info.get("exif")
+        if not raw:
+            return None
+        exif = Image.Exif()
+        exif.load(raw)
+        return exif.get(EXIF_ORIENTATION)
+    return image.getexif().get(EXIF_ORIENTATION)
 
 
 def to_channels(image: Tensor, channels: int) -> Tensor:

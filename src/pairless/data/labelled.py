@@ -80,6 +80,9 @@ class ClassFolders:
 
     def __init__(self, root: Path, channels: int, skip_bad: bool):
         folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+        if {"trainA", "trainB"} <= {folder.name for folder in folders}:
+            raise PairlessError(f"--data {root} has the unpaired layout (trainA/, trainB/): class-conditional "
+                                f"models train on labelled images, one folder per class (root/<class>/*.png)")
         if not folders:
             loose = " (it holds images directly: put each class in its own subfolder)" if list_images(root) else ""
             raise PairlessError(f"--data {root} has no class folders and no IDX files{loose}")

@@ -48,18 +48,41 @@ class EvalSettings(Checked):
 def distribution_scores(translated: Tensor, target: Tensor, judge: LocalFeatures, target_domain: str,
                         inception: InceptionFeatures | None = None) -> dict[str, float | bool]:
     """Everything that compares sets (uint8 [N, 3, S, S]): FID/KID, domain score, diversity."""
-    local_fake, local_real = judge(translated), judge(target)
+    return compare_sets(ImageFeatures.of(translated, judge, inception), ImageFeatures.of(target, judge, inception),
+                        judge, target_domain)
+
+
+@dataclass(frozen=True)
+class ImageFeatures:
+    """A set of images (uint8 [N, 3, S, S]) with its features in the spaces the set comparisons use, so a
+    fixed set (the real test images of an evaluation during training) is run through the networks once."""
+
+    images: Tensor
+    local: Tensor | None
+    inception: Tensor | None
+
+    @classmethod
+    def of(cls, images: Tensor, judge: LocalFeatures | None, inception: InceptionFeatures | None) -> ImageFeatures:
+        return cls(images, judge(images) if judge is not None else None,
+                   inception(images) if inception is not None else None)
+
+
+def compare_sets(fake: ImageFeatures, real: ImageFeatures, judge: LocalFeatures | None = None,
+                 target_domain: str | None = None) -> dict[str, float | bool]:
+    """FID/KID in the Inception features where both sets have them; FID-local, KID-local, the domain score,
+    diversity and the mode-collapse flag where a domain classifier (`judge`) is given; pixel diversity always."""
     scores: dict[str, float | bool] = {}
-    if inception is not None:
-        inception_fake, inception_real = inception(translated), inception(target)
-        scores["fid"] = fid(inception_fake, inception_real)
-        scores["kid"], scores["kid_std"] = kid(inception_fake, inception_real)
-    scores["fid_local"] = fid(local_fake, local_real)
-    scores["kid_local"], scores["kid_local_std"] = kid(local_fake, local_real)
-    scores["domain_score"] = judge.share_judged(translated, target_domain)
-    scores["diversity"] = diversity_ratio(local_fake, local_real)
-    scores["diversity_pixels"] = diversity_ratio(downsampled_pixels(translated), downsampled_pixels(target))
-    scores["mode_collapse"] = bool(scores["diversity"] < COLLAPSE_THRESHOLD)
+    if fake.inception is not None and real.inception is not None:
+        scores["fid"] = fid(fake.inception, real.inception)
+        scores["kid"], scores["kid_std"] = kid(fake.inception, real.inception)
+    if judge is not None and fake.local is not None and real.local is not None and target_domain is not None:
+        scores["fid_local"] = fid(fake.local, real.local)
+        scores["kid_local"], scores["kid_local_std"] = kid(fake.local, real.local)
+        scores["domain_score"] = judge.share_judged(fake.images, target_domain)
+        scores["diversity"] = diversity_ratio(fake.local, real.local)
+    scores["diversity_pixels"] = diversity_ratio(downsampled_pixels(fake.images), downsampled_pixels(real.images))
+    if "diversity" in scores:
+        scores["mode_collapse"] = bool(scores["diversity"] < COLLAPSE_THRESHOLD)
     return scores
 
 
@@ -86,15 +109,18 @@ def split_folders(data_dir: Path, split: str, direction: str, data_direction: st
     target_domain = "B" if source_domain == "A" else "A"
     source, target = data_dir / f"{split}{source_domain}", data_dir / f"{split}{target_domain}"
     for folder in (source, target):
-        if not folder_paths(folder):
-            raise PairlessError(f"{folder} has no images: evaluation needs the {split} images of both domains")
+        count = len(folder_paths(folder))
+        if count < 2:
+            raise PairlessError(f"{folder} has {'no images' if not count else 'one image'}: evaluation needs at "
+                                f"least 2 {split} images of each domain (FID and diversity compare pairs)")
     truth = data_dir / f"{split}{source_domain}_gt"
     return SplitFolders(source, target, truth if truth.is_dir() else None, target_domain)
 
 
 def evaluate_checkpoint(checkpoint: str | Path, data_dir: str | Path, out_dir: str | Path,
-                        settings: EvalSettings, device: str = "auto", log=print) -> dict:
-    """Translate the split with the checkpoint's model into out_dir/translated, score it, write eval.json."""
+                        settings: EvalSettings, device: str = "auto", log=print, progress=None) -> dict:
+    """Translate the split with the checkpoint's model into out_dir/translated, score it, write eval.json.
+    `progress(done, total)` follows the translation."""
     from pairless.translator import Translator, translate_paths
 
     data_dir, out_dir = Path(data_dir), Path(out_dir)
@@ -109,7 +135,7 @@ def evaluate_checkpoint(checkpoint: str | Path, data_dir: str | Path, out_dir: s
     sources = folder_paths(folders.source, settings.limit)
     translated_dir = out_dir / "translated"
     log(f"translating {len(sources)} images of {folders.source} into {translated_dir}")
-    written = translate_paths(translator, sources, translated_dir, settings.direction)
+    written = translate_paths(translator, sources, translated_dir, settings.direction, progress=progress)
     translated = load_image_set(written, settings.size)
     target = load_image_set(folder_paths(folders.target, settings.limit), settings.size)
     source = load_image_set(sources, settings.size)

@@ -33,8 +33,9 @@ class InceptionFeatures:
         if weights is not None and not Path(weights).is_file():
             raise PairlessError(f"--inception-weights {weights}: file not found")
         try:
-            self.net = FeatureExtractorInceptionV3("inception-v3-compat", ["2048"],
-                                                   feature_extractor_weights_path=weights, verbose=False)
+            with torch.random.fork_rng(devices=[]):  # building draws initial weights: leave a training run's stream
+                self.net = FeatureExtractorInceptionV3("inception-v3-compat", ["2048"],
+                                                       feature_extractor_weights_path=weights, verbose=False)
         except Exception as exc:
             raise self._unavailable(weights, exc) from None
         self.net.to(device)
@@ -53,7 +54,8 @@ class InceptionFeatures:
             return PairlessError(
                 f"the Inception weights for FID/KID are not available ({exc.__class__.__name__}): download "
                 f"{INCEPTION_URL} once (to {cached_inception_weights()}, where it is found automatically) "
-                f"or pass --inception-weights PATH; --features local needs no download"
+                f"or pass --inception-weights PATH (training: --eval-inception-weights PATH); --features local "
+                f"(training: --eval-features local) needs no download"
             )
         return exc
 

@@ -161,6 +161,15 @@ class TranslationModel(Method):
         self.channels_a = channels_a
         self.channels_b = channels_b
 
+    def crop_networks(self) -> dict[str, int]:
+        """The networks that take training images, with their input channels: what must work at the crop size
+        (train/datasets.py checks it before training)."""
+        a, b = self.channels_a, self.channels_b
+        candidates = {"G": a, "D": b, "G_AB": a, "G_BA": b, "D_A": a, "D_B": b, "D_global_A": a, "D_local_A": a,
+                      "D_global_B": b, "D_local_B": b}
+        return {name: channels for name, channels in candidates.items() if isinstance(getattr(self, name, None),
+                                                                                      nn.Module)}
+
     def keep_directions_of(self, networks: Sequence[str], source: object) -> None:
         """Translate only in the directions whose generator is among `networks` (the ones `source`, an
         imported checkpoint, holds)."""

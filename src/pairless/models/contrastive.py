@@ -35,11 +35,16 @@ learning rate decays (its "fine-tuning" epochs)."""
 class PatchNCEOptions(Checked):
     """The PatchNCE settings every contrastive method exposes (defaults: CUT)."""
 
-    nce_layers: tuple[int, ...] = (0, 4, 8, 12, 16)
+    nce_layers: tuple[int, ...] = bounded((0, 4, 8, 12, 16), at_least=0)
+    """Generator layers whose features PatchNCE compares (indices into its layer list)."""
     num_patches: int = bounded(256, at_least=1)
-    nce_temperature: float = 0.07
+    """Patch positions sampled per layer and image."""
+    nce_temperature: float = bounded(0.07, above=0)
+    """Temperature of PatchNCE's softmax."""
     nce_negatives: Negatives = "image"
+    """image: negatives from the same image (CUT); batch: from every image of the batch."""
     head_dim: int = bounded(256, at_least=1)
+    """Output width of the patch projection MLPs."""
 
     def cross_check(self) -> None:
         if not self.nce_layers:

@@ -49,8 +49,11 @@ class CUTConfig(ResnetOptions, FeatureLossOptions, PatchNCEOptions):
     """Blurred 2x upsampling in G (the reference's default); None: on for crops of 128 px and more, transposed
     convolutions below, where the blur removes the finest textures the target domain has at that size."""
     gan_mode: GanMode = "lsgan"
+    """Adversarial loss: lsgan, vanilla (= nonsaturating), hinge, hinge_saturating."""
     lambda_gan: float = 1.0
+    """Weight of the adversarial term."""
     lambda_nce: float = 1.0
+    """Weight of PatchNCE (and of the NCE identity term)."""
     nce_idt: bool = True
     """Also apply PatchNCE to target-domain images passed through G (CUT's identity term)."""
     flip_equivariance: bool = False

@@ -75,7 +75,7 @@ class DCLConfig(ResnetOptions, FeatureLossOptions, PatchNCEOptions):
     """Generated images kept for the discriminator update; 0 (the reference code) uses the current ones."""
     head_lr: float | None = 1e-3
     """Learning rate of the patch heads; None uses the run's --lr and betas."""
-    head_beta1: float = 0.9
+    head_beta1: float = bounded(0.9, at_least=0, below=1)
     init: InitScheme = "xavier"
 
     def for_size(self, size: int) -> DCLConfig:

@@ -41,7 +41,7 @@ class DualGANConfig(NetworkOptions, FeatureLossOptions):
     1 px and at most pix2pix's 8 (5 at 32 px, 6 at 64, 7 at 128, 8 at 256)."""
     dropout: bool = True
     """Dropout 0.5 in the three innermost decoder levels while training (pix2pix / DualGAN)."""
-    d_layers: int = 3
+    d_layers: int = bounded(3, at_least=1)
     lambda_a: float = bounded(100.0, at_least=0)
     """Weight of the L1 reconstruction error of domain-A images, A -> B -> A (the paper's lambda_U)."""
     lambda_b: float = bounded(100.0, at_least=0)

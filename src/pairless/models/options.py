@@ -42,7 +42,10 @@ class NetworkOptions(ModelConfig):
     width: int = bounded(64, at_least=1)
     """Channels of the networks' first layers (the deeper layers have multiples of it)."""
     init: InitScheme = "normal"
-    init_gain: float = 0.02
+    """Weight initialisation scheme of the networks (normal, xavier, kaiming, orthogonal); as an option --model.init,
+    since --init names weights to start from."""
+    init_gain: float = bounded(0.02, above=0)
+    """Scale (standard deviation or gain) of that initialisation."""
 
 
 @dataclass
@@ -51,8 +54,10 @@ class ResnetOptions(NetworkOptions):
 
     n_blocks: int | None = bounded(None, at_least=0)
     """Residual blocks of the generator; None: 9 for crops of 256 px and more, else 6."""
-    d_layers: int = 3
+    d_layers: int = bounded(3, at_least=1)
+    """Layers of the PatchGAN discriminator (3: the 70x70 receptive field)."""
     antialias: bool = False
+    """Anti-aliased (blurred) downsampling in G and D, as CUT's reference code."""
 
     def for_size(self, size: int) -> Self:
         return self if self.n_blocks is not None else replace(self, n_blocks=9 if size >= 256 else 6)

@@ -103,9 +103,29 @@ class GammaBetaMLP(nn.Module):
         self.beta = nn.Linear(channels, channels, bias=bias)
 
     def forward(self, x: Tensor, statistics: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        pooled = F.adaptive_avg_pool2d(x, self.grid) if statistics is None else statistics
+        pooled = average_pool_to_grid(x, self.grid) if statistics is None else statistics
         hidden = self.mlp(pooled.flatten(1))
         return self.gamma(hidden), self.beta(hidden)
+
+
+def average_pool_to_grid(x: Tensor, grid: int) -> Tensor:
+    """`F.adaptive_avg_pool2d(x, grid)` as two products with cell-averaging matrices, which export to ONNX
+    for any input size (the exported adaptive pooling reads outside its input at some sizes and fixes its
+    windows to the sample's at others)."""
+    if grid == 1:
+        return x.mean((-2, -1), keepdim=True)
+    rows, cols = cell_averages(x.shape[-2], grid, x), cell_averages(x.shape[-1], grid, x)
+    return rows @ x @ cols.T
+
+
+def cell_averages(length: int, grid: int, like: Tensor) -> Tensor:
+    """[grid, length]: row i averages the positions of adaptive pooling's cell i, [floor(i L / g),
+    ceil((i + 1) L / g))."""
+    cells = torch.arange(grid, device=like.device)[:, None]
+    positions = torch.arange(length, device=like.device)[None]
+    members = (positions >= cells * length // grid) & (positions < -((-(cells + 1) * length) // grid))
+    weights = members.to(like.dtype)
+    return weights / weights.sum(1, keepdim=True)
 
 
 class AdaLINResnetBlock(nn.Module):

@@ -1,170 +1,88 @@
-"""The web app behind `pairless serve`: one loaded model, a static page and a small JSON API.
+"""The web app behind `pairless serve`: one or more loaded runs, a static page and a small JSON API.
 
-- `GET /` the page (static/index.html), `GET /api/info` the model's name, step, directions and limits,
-  `POST /api/translate` (multipart: `files`, `direction`, `attention`) the translations as PNG data URLs.
-- The model is loaded once; a lock lets one request at a time use it, and everything a request needs lives
-  in its own local variables, so concurrent requests never see each other's images.
+- `GET /` the page (static/index.html with static/page.css and page.js, no external assets: it works offline);
+  `GET /api/runs` every served run's card, directions and examples, and the limits;
+  `GET /api/info?run=NAME` one run's (the first's without `run`);
+  `GET /api/example?run=&direction=&index=` an example input as PNG;
+  `POST /api/translate` (multipart: `files` or `example` (an index), `run`, `direction`, `attention`) the
+  translations as PNG data URLs.
+- Each model is loaded once. One lock lets one image at a time be decoded, translated and encoded, whatever
+  the requests and runs (see uploads.py): memory holds one decoded image, and everything a request needs
+  lives in its own local variables, so concurrent requests never see each other's images.
 - Uploads are refused with a message the page shows: non-images, files over the size limit, images over the
-  pixel limit, too many files. The request size limit holds for any transfer encoding: bodies are counted
-  while they stream in, and reading stops at the limit (chunked uploads carry no Content-Length). The app
-  writes no files: uploads are decoded in memory (while parsing, Starlette spools request bodies over 1 MB
-  to the system temp folder) and results go back in the reply.
+  pixel limit, too many files (limits.py); running out of memory is answered 503. The app writes no files:
+  uploads are decoded in memory (while parsing, Starlette spools request bodies over 1 MB to the system temp
+  folder) and results go back in the reply.
 """
 
 from __future__ import annotations
 
-import base64
-import io
-import re
 import socket
 import threading
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from functools import partial
 from importlib import resources
-from pathlib import PurePath
 
-import torch
-from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
-from fastapi.responses import HTMLResponse, JSONResponse
-from PIL import Image, ImageOps
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from torch import Tensor
+from fastapi import FastAPI, File, Form, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
 
-from pairless.data.images import to_channels
 from pairless.errors import PairlessError
-from pairless.fields import Checked, bounded
-from pairless.translator import Translator, pil_to_tensor, tensor_to_pil
+from pairless.serve.limits import RequestSizeLimit, ServeSettings, UploadRefused
+from pairless.serve.runs import ServedRun, served_run
+from pairless.serve.uploads import decode_upload, png_bytes, translate_file
+from pairless.translator import Translator
 
-MEGABYTE = 1_000_000
-
-
-@dataclass(frozen=True)
-class ServeSettings(Checked):
-    max_upload_mb: float = bounded(20, above=0)
-    """Largest accepted file, in MB (10^6 bytes)."""
-    max_megapixels: float = bounded(16, above=0)
-    """Largest accepted image, in millions of pixels (checked from the header, before decoding)."""
-    max_files: int = bounded(16, at_least=1)
-    """Most images in one request."""
-    tile: int | None = None
-    """Translate images larger than tile x tile in blended tiles (see pairless.tiling)."""
-    overlap: int = 64
-
-    def cross_check(self) -> None:
-        if self.tile is not None:
-            from pairless.tiling import check_tiling
-
-            check_tiling(self.tile, self.overlap)
-
-    @property
-    def max_upload_bytes(self) -> int:
-        return int(self.max_upload_mb * MEGABYTE)
-
-    @property
-    def max_request_bytes(self) -> int:
-        return int(self.max_files * self.max_upload_mb * MEGABYTE) + MEGABYTE
+Source = tuple[str, Callable[[], bytes]]
+"""An image to translate: its name and how to read its bytes (read only when its turn comes)."""
 
 
-class UploadRefused(HTTPException):
-    """A request the page should explain to the user (message) with an HTTP status. An HTTPException, so
-    that FastAPI passes it on when it is raised while the request body is being read."""
-
-    def __init__(self, message: str, status: int = 400):
-        super().__init__(status, message)
-        self.status = status
-
-    def __str__(self) -> str:
-        return self.detail
+def served_runs(served: Translator | Sequence[ServedRun], settings: ServeSettings) -> list[ServedRun]:
+    """The runs to serve; a bare Translator is one run named after its method, its card from its config."""
+    if isinstance(served, Translator):
+        return [served_run(served, served.config.method, None, settings)]
+    if not served:
+        raise ValueError("serve at least one run")
+    return list(served)
 
 
-class RequestSizeLimit:
-    """ASGI middleware: refuse (413) a request body over `settings.max_request_bytes`, from its declared
-    Content-Length or, whatever the headers say, as soon as the bytes read exceed the limit."""
-
-    def __init__(self, app: ASGIApp, settings: ServeSettings):
-        self.app, self.settings = app, settings
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        length = dict(scope["headers"]).get(b"content-length", b"")
-        if length.isdigit() and int(length) > self.settings.max_request_bytes:
-            response = JSONResponse({"error": self.message(f"is {int(length) / MEGABYTE:.1f} MB")}, 413)
-            return await response(scope, receive, send)
-        received = 0
-
-        async def counted_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            received += len(message.get("body", b""))
-            if received > self.settings.max_request_bytes:
-                raise UploadRefused(self.message(f"exceeds {self.settings.max_request_bytes / MEGABYTE:.1f} MB"),
-                                    413)
-            return message
-
-        await self.app(scope, counted_receive, send)
-
-    def message(self, size: str) -> str:
-        s = self.settings
-        return (f"the upload {size}; at most {s.max_files} files of {s.max_upload_mb:g} MB each are accepted "
-                "(pairless serve --max-upload-mb)")
+def run_named(runs: dict[str, ServedRun], name: str | None) -> ServedRun:
+    """The run the page chose by name; the first one when it names none."""
+    if not name:
+        return next(iter(runs.values()))
+    if name not in runs:
+        raise UploadRefused(f"no run named {name} is served here (served: {', '.join(runs)})", 404)
+    return runs[name]
 
 
-def has_attention(translator: Translator) -> bool:
-    """Models with attention maps (U-GAT-IT); the page offers them then."""
-    return translator.model.has_attention_maps
+def check_request(run: ServedRun, count: int, direction: str, attention: bool, settings: ServeSettings) -> None:
+    if not count:
+        raise UploadRefused("choose one or more images first")
+    if count > settings.max_files:
+        raise UploadRefused(f"{count} files; at most {settings.max_files} per request", 413)
+    translator = run.translator
+    if direction not in translator.directions:
+        raise UploadRefused(f"this model translates {' and '.join(translator.directions)}, not {direction}")
+    if attention and not translator.model.has_attention_maps:
+        raise UploadRefused(f"the {translator.config.method} model has no attention maps")
 
 
-def decode_upload(name: str, data: bytes, settings: ServeSettings) -> Tensor:
-    """An uploaded file (its first max_upload_bytes + 1 bytes) as [C, H, W] in [0, 1], or UploadRefused
-    saying why not."""
-    if len(data) > settings.max_upload_bytes:
-        raise UploadRefused(f"{name} is too large: the limit is {settings.max_upload_mb:g} MB "
-                            "(pairless serve --max-upload-mb)", 413)
-    too_large = UploadRefused(f"{name} has more than {settings.max_megapixels:g} megapixels "
-                              "(pairless serve --max-megapixels)", 413)
-    try:
-        with Image.open(io.BytesIO(data)) as opened:
-            if opened.width * opened.height > settings.max_megapixels * MEGABYTE:
-                raise too_large
-            image = ImageOps.exif_transpose(opened)
-            image.load()
-            return pil_to_tensor(image)
-    except Image.DecompressionBombError:
-        raise too_large from None
-    except UploadRefused:
-        raise
-    except Exception:  # Pillow raises many types for files it cannot decode
-        raise UploadRefused(f"{name} is not an image this server can read (PNG, JPEG, WebP, BMP, TIFF)",
-                            415) from None
+def sources(run: ServedRun, files: list[UploadFile], example: int | None, direction: str,
+            settings: ServeSettings) -> list[Source]:
+    """The uploads, or the run's example number `example` for `direction`."""
+    if example is not None:
+        path = run.example(direction, example)
+        return [(path.name, path.read_bytes)]
+    return [(upload.filename or f"image{i + 1}", partial(upload.file.read, settings.max_upload_bytes + 1))
+            for i, upload in enumerate(files)]
 
 
-def png_data_url(image: Tensor) -> str:
-    buffer = io.BytesIO()
-    tensor_to_pil(image).save(buffer, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-def download_name(upload_name: str, direction: str) -> str:
-    """`photo.jpg` -> `photo_AtoB.png`, with anything but letters, digits, `-`, `_` and `.` replaced."""
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", PurePath(upload_name.replace("\\", "/")).stem).strip("._") or "image"
-    return f"{stem}_{direction}.png"
-
-
-def translate_upload(translator: Translator, image: Tensor, direction: str, attention: bool,
-                     settings: ServeSettings) -> dict[str, str | None]:
-    output = translator.translate_tensor(image[None], direction, tile=settings.tile, overlap=settings.overlap)[0]
-    result = {"output": png_data_url(output), "attention": None}
-    if attention:
-        from pairless.attention import attention_maps, overlay
-
-        source = to_channels(image, translator.model.input_channels(direction))
-        result["attention"] = png_data_url(overlay(source, attention_maps(translator, source[None], direction)[0]))
-    return result
-
-
-def create_app(translator: Translator, settings: ServeSettings | None = None) -> FastAPI:
+def create_app(served: Translator | Sequence[ServedRun], settings: ServeSettings | None = None) -> FastAPI:
     settings = settings or ServeSettings()
-    model_lock = threading.Lock()
+    runs = served_runs(served, settings)
+    find_run = partial(run_named, {run.name: run for run in runs})
+    one_image_at_a_time = threading.Lock()
     page = resources.files("pairless.serve").joinpath("static", "index.html").read_text(encoding="utf-8")
     app = FastAPI(title="pairless", docs_url=None, redoc_url=None, openapi_url=None)
 
@@ -172,46 +90,59 @@ def create_app(translator: Translator, settings: ServeSettings | None = None) ->
     def refused(request: Request, exc: UploadRefused) -> JSONResponse:
         return JSONResponse({"error": str(exc)}, status_code=exc.status)
 
+    @app.exception_handler(RequestValidationError)
+    def malformed(request: Request, exc: RequestValidationError) -> JSONResponse:
+        """FastAPI's own 422 answers ({"detail": [...]}) in the app's form: one `error` line."""
+        problems = "; ".join(f"{' '.join(map(str, problem.get('loc', ())))}: {problem.get('msg', '')}"
+                             for problem in exc.errors())
+        return JSONResponse({"error": f"malformed request ({problems})"}, status_code=422)
+
     app.add_middleware(RequestSizeLimit, settings=settings)
+    app.mount("/static", StaticFiles(packages=[("pairless.serve", "static")]), name="static")
 
     @app.get("/", response_class=HTMLResponse)
     def index() -> str:
         return page
 
+    @app.get("/api/runs")
+    def all_runs() -> dict:
+        return {"runs": [run.public() for run in runs], "limits": settings.shown()}
+
     @app.get("/api/info")
-    def info() -> dict:
-        return {"method": translator.config.method, "step": translator.step,
-                "directions": list(translator.directions), "attention": has_attention(translator),
-                "max_upload_mb": settings.max_upload_mb, "max_megapixels": settings.max_megapixels,
-                "max_files": settings.max_files}
+    def info(run: str | None = None) -> dict:
+        return {**find_run(run).public(), **settings.shown()}
+
+    @app.get("/api/example")
+    def example(run: str | None = None, direction: str = "AtoB", index: int = 0) -> Response:
+        path = find_run(run).example(direction, index)
+        return Response(png_bytes(decode_upload(path.name, path.read_bytes(), settings)), media_type="image/png")
 
     @app.post("/api/translate")
     def translate(files: list[UploadFile] = File(default=[]), direction: str = Form("AtoB"),
-                  attention: bool = Form(False)) -> dict:
-        if not files:
-            raise UploadRefused("choose one or more images first")
-        if len(files) > settings.max_files:
-            raise UploadRefused(f"{len(files)} files; at most {settings.max_files} per request", 413)
-        if direction not in translator.directions:
-            raise UploadRefused(f"this model translates {' and '.join(translator.directions)}, not {direction}")
-        if attention and not has_attention(translator):
-            raise UploadRefused(f"the {translator.config.method} model has no attention maps")
-        names = [upload.filename or f"image{i + 1}" for i, upload in enumerate(files)]
-        images = [decode_upload(name, upload.file.read(settings.max_upload_bytes + 1), settings)
-                  for name, upload in zip(names, files, strict=True)]
+                  attention: bool = Form(False), run: str | None = Form(None),
+                  example: int | None = Form(None)) -> dict:
+        chosen = find_run(run)
+        check_request(chosen, 1 if example is not None else len(files), direction, attention, settings)
         results = []
-        for name, image in zip(names, images, strict=True):
-            with model_lock, torch.inference_mode():
-                translated = translate_upload(translator, image, direction, attention, settings)
-            results.append({"name": name, "download": download_name(name, direction),
-                            "width": image.shape[-1], "height": image.shape[-2], **translated})
-        return {"direction": direction, "results": results}
+        for name, read in sources(chosen, files, example, direction, settings):
+            with one_image_at_a_time:
+                results.append(translate_file(chosen.translator, name, read(), direction, attention, settings))
+        return {"run": chosen.name, "direction": direction, "results": results}
 
     return app
 
 
+PORTS = range(0, 65536)
+
+
+def check_port(port: int) -> None:
+    if port not in PORTS:
+        raise PairlessError(f"--port must be in [0, 65535] (0: any free port), got {port}")
+
+
 def bind(host: str, port: int) -> socket.socket:
     """A listening socket, or an error naming the option to change."""
+    check_port(port)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -225,16 +156,16 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def make_server(translator: Translator, settings: ServeSettings):
+def make_server(served: Translator | Sequence[ServedRun], settings: ServeSettings):
     import uvicorn
 
-    return uvicorn.Server(uvicorn.Config(create_app(translator, settings), log_level="warning"))
+    return uvicorn.Server(uvicorn.Config(create_app(served, settings), log_level="warning"))
 
 
-def run_server(translator: Translator, settings: ServeSettings, host: str = "127.0.0.1", port: int = 7860,
-               announce=None) -> None:
+def run_server(served: Translator | Sequence[ServedRun], settings: ServeSettings, host: str = "127.0.0.1",
+               port: int = 7860, announce=None) -> None:
     """Serve until interrupted (Ctrl-C); `announce(url)` is called once the port is open."""
     sock = bind(host, port)
     if announce:
         announce(f"http://{host}:{port}")
-    make_server(translator, settings).run(sockets=[sock])
+    make_server(served, settings).run(sockets=[sock])

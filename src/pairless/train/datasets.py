@@ -8,18 +8,21 @@ grids and diagnostics use.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
+import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from pairless.checkpoint import build_model
 from pairless.config import RunConfig
 from pairless.data.config import MIN_SIZE
 from pairless.data.labelled import LabelledImages
 from pairless.data.single_image import SingleImagePair, single_image_preview
 from pairless.data.unpaired import UnpairedImageFolder, load_preview_batch
 from pairless.errors import PairlessError
-from pairless.models.base import Method
+from pairless.models.base import Method, TranslationModel
 from pairless.models.conditional import ConditionalGANConfig
 from pairless.models.registry import get_method
 
@@ -98,6 +101,8 @@ def check_sample_shapes(cfg: RunConfig, dataset: Dataset, model: Method) -> None
         nearest = f"{lower} or {upper}" if lower >= MIN_SIZE else str(upper)
         raise PairlessError(f"--size {cfg.data.size} is not a multiple of {multiple}, which {cfg.method} needs as "
                             f"configured; use --size {nearest}")
+    if isinstance(model, TranslationModel):
+        check_crop_size(cfg, model.size_multiple)
     shapes = getattr(dataset, "sample_shapes", {})
     if len(shapes) > 1:
         (first, first_path), (other, other_path) = list(shapes.items())[:2]
@@ -114,3 +119,55 @@ def check_sample_shapes(cfg: RunConfig, dataset: Dataset, model: Method) -> None
 def _shape(shape: tuple[int, int]) -> str:
     height, width = shape
     return f"{width}x{height}"
+
+
+LARGEST_CROP = 8192
+
+
+def check_crop_size(cfg: RunConfig, multiple: int) -> None:
+    """Refuse a crop too small for the networks (a discriminator that halves it to nothing, a norm over one
+    value), naming the smallest that works. Found by running the networks on shape-only (meta) tensors of
+    the batch size, so it costs no memory or compute whatever the sizes."""
+    with torch.device("meta"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        probe = build_model(cfg)
+    assert isinstance(probe, TranslationModel)
+    batch = cfg.train.batch_size
+    if _trains_at(probe, cfg.data.size, batch):
+        return
+    smallest = smallest_crop(probe, multiple, batch)
+    if smallest is None:
+        raise PairlessError(f"{cfg.method} as configured trains at no crop size up to {LARGEST_CROP} px; lower "
+                            f"--d-layers (or the other depth options)")
+    depth = f", fewer --d-layers ({cfg.model.d_layers})" if hasattr(cfg.model, "d_layers") else ""
+    raise PairlessError(f"--size {cfg.data.size} is too small for {cfg.method} as configured: its networks need "
+                        f"crops of at least {smallest} px (at --batch-size {batch}); use --size {smallest} or "
+                        f"more{depth}")
+
+
+def smallest_crop(model: TranslationModel, multiple: int, batch: int) -> int | None:
+    """The smallest multiple of `multiple` (of at least MIN_SIZE px) the networks train at: doubling sizes
+    until one works, then each multiple after the last that did not."""
+    first = multiple * -(-MIN_SIZE // multiple)
+    failed, size = first - multiple, first
+    while not _trains_at(model, size, batch):
+        if size >= LARGEST_CROP:
+            return None
+        failed, size = size, min(2 * size, LARGEST_CROP)
+    return next(s for s in range(failed + multiple, size + 1, multiple) if _trains_at(model, s, batch))
+
+
+def _trains_at(model: TranslationModel, size: int, batch: int) -> bool:
+    """Whether each network that takes training images, and each direction's translation (which composes
+    networks, e.g. DTN's g(f(x))), runs in training mode on a batch of such images."""
+    model.train()
+    try:
+        with torch.no_grad():
+            for name, channels in model.crop_networks().items():
+                getattr(model, name)(torch.zeros(batch, channels, size, size, device="meta"))
+            for direction in model.directions:
+                model.translate(torch.zeros(batch, model.input_channels(direction), size, size, device="meta"),
+                                direction)
+    except (RuntimeError, ValueError, IndexError):
+        return False
+    return True

@@ -33,8 +33,10 @@ COLLAPSED = "collapsed_outputs"
 class TrainingHealth:
     """Keeps the current warnings (name -> explanation), updated at log, sample and evaluation steps."""
 
-    def __init__(self, discriminator_losses: Iterable[str]):
+    def __init__(self, discriminator_losses: Iterable[str], settle_steps: int = 0):
         self.watched = tuple(discriminator_losses)
+        self.settle_steps = settle_steps
+        """Outputs are not judged collapsed before this step: an untrained generator's all look alike."""
         self.recent_lows: dict[str, deque[bool]] = {name: deque(maxlen=RUNAWAY_LOG_STEPS) for name in self.watched}
         self.warnings: dict[str, str] = {}
 
@@ -51,7 +53,7 @@ class TrainingHealth:
     def update_samples(self, step: int, rows: list[dict[str, Tensor]]) -> None:
         """A sample grid's first row: its first column holds the inputs, its second their translations."""
         images = list(rows[0].values())
-        if len(images) < 2 or len(images[0]) < 3:
+        if len(images) < 2 or len(images[0]) < 3 or step < self.settle_steps:
             return
         ratio = diversity_ratio(downsampled_pixels(images[1].detach()), downsampled_pixels(images[0]))
         self._set(COLLAPSED, ratio < COLLAPSE_THRESHOLD,
@@ -59,7 +61,7 @@ class TrainingHealth:
                   "their inputs")
 
     def update_evaluation(self, step: int, metrics: dict[str, float]) -> None:
-        if "mode_collapse" in metrics:
+        if "mode_collapse" in metrics and step >= self.settle_steps:
             self._set(COLLAPSED, bool(metrics["mode_collapse"]),
                       f"collapsed outputs: the evaluation at step {step} flags mode collapse (diversity "
                       f"{metrics.get('diversity', float('nan')):.2f})")

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import math
 import signal
-from contextlib import contextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -30,7 +31,7 @@ from pairless.config import RunConfig, refuse_resuming_an_import
 from pairless.data.unpaired import UnpairedImageFolder
 from pairless.devices import resolve_device, set_cuda_speed_options
 from pairless.errors import PairlessError, StoppedBySignal, writing
-from pairless.models.base import Method, TranslationModel, resolved
+from pairless.models.base import Method, resolved
 from pairless.train.datasets import check_sample_shapes, open_training_data
 from pairless.train.diagnostics import collect_diagnostics
 from pairless.train.distributed import (
@@ -43,13 +44,17 @@ from pairless.train.distributed import (
     leave_process_group,
     raise_on_every_rank,
 )
+from pairless.train.divergence import divergence_error, nonfinite
 from pairless.train.evaluation import BEST, TrainingEvaluator
 from pairless.train.health import TrainingHealth
 from pairless.train.monitor import Monitor, SilentMonitor
 from pairless.train.optim import Optimizers, decay_start, lr_multiplier
+from pairless.train.runlock import run_folder_lock
 from pairless.train.speed import compile_networks
 
 PREVIEW_IMAGES = 4
+SETTLE_LOG_STEPS = 3
+"""Log steps before outputs may be judged collapsed (an untrained generator's outputs all look alike)."""
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -120,6 +125,30 @@ def _ignore_stop_signals(_worker_id: int) -> None:
 
 
 @contextmanager
+def loader_batches(loader: DataLoader) -> Iterator[Iterator[dict]]:
+    """The loader's batches; its worker processes end with the block, however it ends.
+
+    Workers ignore SIGTERM (`_ignore_stop_signals`), so Python's exit, which terminates child processes
+    with SIGTERM and then waits for them, would wait forever for workers still alive after an error (a
+    corrupt image, a full disk): they are shut down here, and killed if they do not stop."""
+    batches = iter(loader)
+    try:
+        yield batches
+    finally:
+        stop_workers(batches)
+
+
+def stop_workers(batches: Iterator) -> None:
+    shutdown = getattr(batches, "_shutdown_workers", None)  # torch's multi-process iterator
+    if shutdown is not None:
+        shutdown()
+    for worker in getattr(batches, "_workers", []):
+        if worker.is_alive():
+            worker.kill()
+            worker.join()
+
+
+@contextmanager
 def stop_requests():
     """Turn the first Ctrl-C or SIGTERM into a request to stop after the current step (`["signal"]` holds
     its number, 0 until then); a second one aborts at once (StoppedBySignal, without saving)."""
@@ -177,7 +206,8 @@ def train(cfg: RunConfig, run_dir: str | Path, resume: bool = False, quiet: bool
     run_dir = Path(run_dir)
     group, device = join_process_group(resolve_device(cfg.train.device))
     try:
-        return _train(cfg, run_dir, resume, quiet, stop_at, group, device)
+        with run_folder_lock(run_dir) if group.is_main else nullcontext():
+            return _train(cfg, run_dir, resume, quiet, stop_at, group, device)
     finally:
         leave_process_group()
 
@@ -219,7 +249,8 @@ def _train(cfg: RunConfig, run_dir: Path, resume: bool, quiet: bool, stop_at: in
                         num_workers=cfg.data.workers, pin_memory=cfg.data.pin_memory and device.type == "cuda",
                         worker_init_fn=_ignore_stop_signals, generator=torch.Generator().manual_seed(0))
     preview = {k: v.to(device) for k, v in data.preview(PREVIEW_IMAGES).items()}
-    monitor = (Monitor(run_dir, step, steps, quiet, TrainingHealth(model.discriminator_losses()))
+    health = TrainingHealth(model.discriminator_losses(), settle_steps=SETTLE_LOG_STEPS * cfg.train.log_every)
+    monitor = (Monitor(run_dir, step, steps, quiet, health)
                if group.is_main else SilentMonitor())
     if started_from:
         others = [name for name, _ in model.named_children() if name not in started_from]
@@ -269,6 +300,8 @@ class TrainingRun:
     evaluator: TrainingEvaluator | None
     preview: dict[str, Tensor]
     """The fixed batch of the sample grids (and of the diagnostics' probe images)."""
+    saved_step: int = 0
+    """The step of the run folder's latest checkpoint."""
 
     @property
     def total(self) -> int:
@@ -278,13 +311,15 @@ class TrainingRun:
         """Iterate until the end of the schedule, `stop_at`, Ctrl-C or SIGTERM; checkpoints on the way and at
         the end. Returns the step reached and the signal that stopped it before the end (0 if none)."""
         t = self.cfg.train
-        saved_step, stopped = step, 0
-        with stop_requests() as requests:
-            for batch in loader:
+        self.saved_step, stopped = step, 0
+        with stop_requests() as requests, loader_batches(loader) as batches:
+            for batch in batches:
                 losses = self.train_step(batch, step)
                 step += 1
                 if self.group.is_main:
                     self.report_progress(losses, step)
+                if step % t.log_every == 0 or step == self.total:
+                    self.stop_if_diverged(*self.monitor.last_window, self.monitor.last)
                 if self.evaluator and (step % t.eval_every == 0 or step == self.total):
                     self.evaluate(self.evaluator, step)
                 stopped = self.stop_requested(requests["signal"], sync_now=step % t.log_every == 0)
@@ -292,10 +327,16 @@ class TrainingRun:
                     break
                 if step % t.save_every == 0 and step < self.total:
                     self.save(step)
-                    saved_step = step
-            if step > saved_step:
+            if step > self.saved_step:
                 self.save(step)
         return step, stopped if step < self.total else 0
+
+    def stop_if_diverged(self, first_step: int, last_step: int, losses: dict[str, float]) -> None:
+        """Every process stops when rank 0's mean losses over steps first..last are not all finite."""
+        names = nonfinite(losses) if self.group.is_main else []
+        failure = divergence_error(names, losses, (first_step, last_step), self.cfg, self.run_dir,
+                                   self.saved_step) if names else None
+        raise_on_every_rank(failure, self.group, self.device, f"train past step {last_step} (a loss is not finite)")
 
     def train_step(self, batch: dict, step: int) -> dict[str, Tensor]:
         """One iteration of the model's updates at the schedule's learning rate for `step`."""
@@ -329,6 +370,7 @@ class TrainingRun:
     def save(self, step: int) -> None:
         """Rank 0 writes (all replicas are identical); the others wait so nobody runs ahead of a checkpoint,
         and stop with rank 0 if it could not write (a full disk), rather than wait for it at the next step."""
+        self.stop_if_diverged(self.monitor.logged_step + 1, step, self.monitor.mean_losses())
         every_rng = gather_objects(rng_state(self.device), self.group)
         failure = None
         if self.group.is_main:
@@ -339,10 +381,9 @@ class TrainingRun:
             except PairlessError as exc:
                 failure = exc
         raise_on_every_rank(failure, self.group, self.device, f"save the checkpoint of step {step} in {self.run_dir}")
+        self.saved_step = step
 
     def evaluate(self, evaluator: TrainingEvaluator, step: int) -> None:
-        if not isinstance(self.model, TranslationModel):
-            raise PairlessError(f"--eval-every scores translations; {self.cfg.method} translates none")
         metrics = evaluator(self.model, autocast(self.device, self.cfg.train.precision))
         self.monitor.log_eval(step, metrics)
         if evaluator.improved(metrics, step):

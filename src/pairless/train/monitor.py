@@ -77,6 +77,10 @@ class Monitor:
         self.sums: dict[str, Tensor] = {}
         self.count = 0
         self.last: dict[str, float] = {}
+        self.logged_step = start_step
+        """The last log step: the losses summed since then are those of the steps after it."""
+        self.last_window = (start_step, start_step)
+        """The first and last step whose losses `last` averages."""
         self.console = Console(stderr=True, soft_wrap=True)
         self.quiet = quiet
         self.health = health or TrainingHealth(())
@@ -104,14 +108,19 @@ class Monitor:
             self.sums[name] = values[name].clone()
         self.count += 1
 
+    def mean_losses(self) -> dict[str, float]:
+        """The mean of each loss since the last log step (read from the device)."""
+        return {name: float(total) / self.count for name, total in self.sums.items()} if self.count else {}
+
     def log(self, step: int, lr: float, scalars: dict[str, float] | None = None) -> None:
         """Write the mean losses since the last log step (step = iterations completed) and `scalars`
         measured now (e.g. `diag/...` diagnostics), which TensorBoard shows under their own names."""
         if not self.count:
             return
         scalars = scalars or {}
-        self.last = {name: float(total) / self.count for name, total in self.sums.items()}
-        self.sums, self.count = {}, 0
+        self.last = self.mean_losses()
+        self.last_window = (self.logged_step + 1, step)
+        self.sums, self.count, self.logged_step = {}, 0, step
         for name, value in self.last.items():
             self.writer.add_scalar(f"loss/{name}", value, step)
         self.writer.add_scalar("lr", lr, step)
@@ -186,6 +195,9 @@ class SilentMonitor(Monitor):
 
     def __init__(self) -> None:  # no run folder, writer or progress bar
         self.last = {}
+        self.count = 0
+        self.logged_step = 0
+        self.last_window = (0, 0)
 
     def message(self, text: str) -> None:
         del text

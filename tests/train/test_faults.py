@@ -1,0 +1,144 @@
+"""Training faults that used to hang, mix two runs or train on NaN (issue 25): each ends at once with one
+`error:` line, exit code 2, and nothing lost."""
+
+import math
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from pairless.checkpoint import build_model, load_model, read_checkpoint, save_checkpoint
+from pairless.data.synthetic import make_synthetic_dataset
+from pairless.errors import PairlessError
+from pairless.train.loop import train
+from tests.conftest import tiny_config
+
+TINY = ["--size", "32", "--width", "8", "--n-blocks", "5", "--num-patches", "16", "--head-dim", "16",
+        "--device", "cpu"]
+
+
+@pytest.fixture(scope="module")
+def stripes(tmp_path_factory):
+    return make_synthetic_dataset("stripes", tmp_path_factory.mktemp("faults") / "d", count=6, test_count=2,
+                                  size=32, seed=1)
+
+
+def pairless(*args):
+    return [sys.executable, "-m", "pairless", *map(str, args)]
+
+
+def one_error_line(stderr: str) -> str:
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), stderr
+    return lines[0]
+
+
+def test_an_error_in_a_data_loader_worker_ends_the_run_at_once(stripes, tmp_path):
+    """Workers ignore SIGTERM (so that a stop request saves cleanly); Python's exit used to wait for them
+    forever after the error line. Default --workers (2), a corrupt image found by a worker."""
+    data = tmp_path / "d"
+    shutil.copytree(stripes, data)
+    corrupt = data / "trainA" / "000001.png"
+    corrupt.write_bytes(corrupt.read_bytes()[:100])
+    start = time.monotonic()
+    done = subprocess.run(pairless("train", "--model", "cut", "--data", data, "--steps", "30", "--out",
+                                   tmp_path / "run", "--quiet", *TINY), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "000001.png" in one_error_line(done.stderr)
+    assert time.monotonic() - start < 30
+
+
+def wait_for(path, process, seconds=60):
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, f"{path} did not appear"
+        time.sleep(0.2)
+
+
+def test_one_run_folder_one_process_and_a_killed_holder_does_not_block(stripes, tmp_path):
+    run = tmp_path / "run"
+    first = subprocess.Popen(pairless("train", "--model", "cut", "--data", stripes, "--steps", "100000", "--out",
+                                      run, "--save-every", "1", "--workers", "0", "--quiet", *TINY),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(run / "latest.state.pt", first)
+        for second in (pairless("train", "--model", "dclgan", "--data", stripes, "--steps", "2", "--out", run,
+                                "--quiet", *TINY[:4], "--device", "cpu"),
+                       pairless("train", "--resume", run, "--steps", "200000", "--quiet")):
+            done = subprocess.run(second, capture_output=True, text=True, timeout=120)
+            assert done.returncode == 2
+            assert f"is in use by pairless process {first.pid}" in one_error_line(done.stderr)
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.communicate()
+    assert (run / ".pairless.lock").exists()  # left behind by the killed process
+    steps = torch.load(run / "latest.state.pt", weights_only=True)["step"]
+    resumed = subprocess.run(pairless("train", "--resume", run, "--steps", steps + 1, "--quiet"),
+                             capture_output=True, text=True, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    assert not (run / ".pairless.lock").exists()
+
+
+def test_non_finite_losses_stop_the_run_before_a_checkpoint_holds_them(stripes, tmp_path):
+    done = subprocess.run(pairless("train", "--model", "cut", "--data", stripes, "--steps", "20", "--out",
+                                   tmp_path / "run", "--lr", "1e30", "--save-every", "2", "--workers", "0",
+                                   "--quiet", *TINY), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    line = one_error_line(done.stderr)
+    assert "training diverged: loss" in line and "is nan" in line and "--lr 1e+30" in line
+    assert not (tmp_path / "run" / "latest.safetensors").exists()
+
+
+def test_a_checkpoint_saved_before_divergence_is_kept(stripes, tmp_path):
+    cfg = tiny_config("cut", stripes, **{"train.steps": 2, "train.save_every": 1})
+    train(cfg, tmp_path / "run", quiet=True)
+    cfg = cfg.override({"train.steps": 8, "train.lr": 1e30, "train.log_every": 4})
+    kept = r"diverged: loss \w+ is nan over step 3; .* the last checkpoint .*step 2\) is kept"
+    with pytest.raises(PairlessError, match=kept):
+        train(cfg, tmp_path / "run", resume=True, quiet=True)
+    assert read_checkpoint(tmp_path / "run").step == 2
+    load_model(tmp_path / "run")  # finite weights
+
+
+def test_a_checkpoint_with_non_finite_weights_is_refused(stripes, tmp_path):
+    cfg = tiny_config("cyclegan", stripes).resolved()
+    model = build_model(cfg)
+    with torch.no_grad():
+        model.G_AB.layers[1].weight[0, 0, 0, 0] = math.nan
+    weights = save_checkpoint(tmp_path / "run", model, cfg, 3, {}, keep_last=0)
+    with pytest.raises(PairlessError, match=r"holds weights that are not finite \(G_AB.layers.1.weight\)"):
+        load_model(weights)
+
+
+@pytest.mark.parametrize("method", ["cut", "fastcut", "dclgan", "cyclegan", "dualgan", "discogan", "dtn"])
+def test_crops_too_small_for_the_networks_name_the_smallest(stripes, tmp_path, method):
+    smallest = 32 if method in ("dualgan", "discogan", "dtn") else 24
+    cfg = tiny_config(method, stripes, **{"data.size": 16, "data.load_size": 16})
+    if method == "dualgan":
+        cfg = cfg.override({"model.depth": 4})
+    with pytest.raises(PairlessError, match=rf"--size 16 is too small for {method}.* at least {smallest} px"):
+        train(cfg, tmp_path / "run", quiet=True)
+    assert not (tmp_path / "run").exists()
+
+
+def test_deep_discriminators_and_resumed_small_crops_are_refused_up_front(stripes, tmp_path):
+    with pytest.raises(PairlessError, match=r"at least 3072 px .*fewer --d-layers \(10\)"):
+        train(tiny_config("cut", stripes, **{"model.d_layers": 10}), tmp_path / "deep", quiet=True)
+    cfg = tiny_config("cut", stripes, **{"train.steps": 1})
+    train(cfg, tmp_path / "run", quiet=True)
+    smaller = cfg.override({"train.steps": 2, "data.size": 16, "data.load_size": 16})
+    with pytest.raises(PairlessError, match="--size 16 is too small for cut"):
+        train(smaller, tmp_path / "run", resume=True, quiet=True)
+
+
+def test_a_stale_lock_file_alone_does_not_make_a_folder_unusable(stripes, tmp_path):
+    """A folder that holds only a lock file left by a killed process is a fresh run folder."""
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / ".pairless.lock").write_text(f"{os.getpid() + 99999}\n")
+    result = train(tiny_config("cut", stripes, **{"train.steps": 1}), tmp_path / "run", quiet=True)
+    assert result.step == 1
