@@ -9,7 +9,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "pairless"
 
 LAYERS = (
-    ("__main__", "cli"),
+    ("__main__", "cli", "cli_support"),
     ("demo", "bench", "report", "recipe", "options_help", "reproduce"),
     ("generate", "attention", "export", "serve", "interop"),
     ("__init__",),

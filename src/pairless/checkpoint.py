@@ -257,6 +257,7 @@ def load_initial_weights(model: Method, source: str | Path) -> tuple[str, ...]:
     """The networks of a run folder or checkpoint (`train --init`) into `model`, the rest left as they are;
     returns their names. Networks only, not the model's own counters: the new run's schedule starts anew."""
     checkpoint = read_checkpoint(source)
+    refuse_nonfinite_weights(checkpoint)
     present = {network_of(k) for k in checkpoint.tensors}
     networks = tuple(name for name, _ in model.named_children() if name in present)
     extra = sorted(present - set(networks) - set(dict(model.named_buffers(recurse=False))))
@@ -264,7 +265,12 @@ def load_initial_weights(model: Method, source: str | Path) -> tuple[str, ...]:
         raise PairlessError(f"--init {source}: its networks ({', '.join(sorted(present))}) are not those of a "
                             f"{type(model).__name__} ({', '.join(n for n, _ in model.named_children())})")
     tensors = {k: v for k, v in checkpoint.tensors.items() if network_of(k) in networks}
-    load_weights(model, tensors, checkpoint.path, networks)
+    try:
+        load_weights(model, tensors, checkpoint.path, networks)
+    except PairlessError as exc:
+        raise PairlessError(f"--init {source}: its networks do not fit the model of these settings; an option "
+                            f"that changes the architecture (--width, --n-blocks, --preset, ...) must keep the "
+                            f"source's ({str(exc).split(' (', 1)[-1].split(';')[0]})") from None
     return networks
 
 

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import sys
 import warnings
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Annotated, Optional
@@ -16,6 +14,17 @@ from typing import Annotated, Optional
 import typer
 from typer.exceptions import TyperException
 
+from pairless.cli_support import (
+    absolute,
+    init_config,
+    one_line_warning,
+    parse_options,
+    print_train_help,
+    progress_bar,
+    seeds_of,
+    split_list,
+    train_help_requested,
+)
 from pairless.errors import (
     PairlessError,
     StoppedBySignal,
@@ -34,7 +43,8 @@ Checkpoint = Annotated[Path, typer.Argument(help="A .safetensors checkpoint or a
 Device = Annotated[str, typer.Option(help="auto, cpu, cuda, mps.")]
 Direction = Annotated[str, typer.Option(help="AtoB or BtoA.")]
 RUN_CONTROL = frozenset({"model", "out", "resume", "config", "preset", "init", "stop_at", "quiet"})
-"""`pairless train` options that choose the run rather than set a config field."""
+"""`pairless train` options that choose the run rather than set a config field (a field of the same name is set
+as --SECTION.NAME)."""
 
 
 @data_app.command("synth")
@@ -56,48 +66,6 @@ def data_synth(
     except (ValueError, FileExistsError) as exc:
         raise PairlessError(str(exc)) from None
     typer.echo(f"wrote the '{task}' data set to {path}")
-
-
-@contextmanager
-def progress_bar(label: str) -> Iterator[Callable[[int, int], None]]:
-    """A progress bar with the time left, on a terminal (standard error); yields `update(done, total)`."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    console = Console(stderr=True)
-    if not console.is_terminal:
-        yield lambda done, total: None
-        return
-    with Progress(TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=console) as bar:
-        task = bar.add_task(label, total=None)
-        yield lambda done, total: bar.update(task, completed=done, total=total)
-
-
-def parse_options(args: list[str], is_switch: Callable[[str], bool]) -> dict[str, str]:
-    """`--name value`, `--name=value`, `--name` / `--no-name` (for names `is_switch` calls on/off)
-    -> {name: value as given}."""
-    options: dict[str, str] = {}
-    i = 0
-    while i < len(args):
-        token = args[i]
-        if not token.startswith("--"):
-            raise PairlessError(f"unexpected argument '{token}'")
-        name, _, value = token[2:].partition("=")
-        negated = name.startswith("no-") and not value
-        name = name[3:] if negated else name
-        if is_switch(name) and not value:
-            value = "false" if negated else "true"
-        elif negated:
-            raise PairlessError(f"--no-{name}: '--no-' only applies to on/off options")
-        elif not value:
-            if i + 1 >= len(args):
-                raise PairlessError(f"option --{name} needs a value")
-            i += 1
-            value = args[i]
-        options[name] = value
-        i += 1
-    return options
 
 
 @app.command(context_settings=EXTRA_ARGS)
@@ -131,11 +99,10 @@ def train(
     quiet: Annotated[bool, typer.Option(help="No progress output.")] = False,
 ) -> None:
     """Train a model. Any config option can be set as --name value (see `pairless models NAME`)."""
-    from pairless.checkpoint import read_checkpoint
     from pairless.config import RunConfig
     from pairless.train.loop import train as run_training
 
-    start = read_checkpoint(init).config if init is not None else None
+    start = init_config(init) if init is not None else None
     cfg, run_dir = RunConfig.for_run(model, config, preset, resume, out, start)
     given = {name: value for name, value in ctx.params.items() if name not in RUN_CONTROL and value is not None}
     given |= {name: absolute(given[name]) for name in ("data", "data_a", "data_b") if name in given}
@@ -149,12 +116,6 @@ def train(
     if result.main_process:
         verb = "trained" if result.finished else "stopped"
         typer.echo(f"{verb} {cfg.method} at step {result.step}/{result.total_steps}; run folder: {run_dir}")
-
-
-def absolute(path: Path) -> Path:
-    """A data path as config.yaml keeps it: `~` expanded (also when quoted) and absolute, so the run folder
-    finds its data from anywhere (resume, evaluate, serve's examples)."""
-    return path.expanduser().resolve()
 
 
 @app.command()
@@ -384,27 +345,16 @@ def bench(
 
     if tasks is None:
         tasks = "" if data else "stripes,shapes,hue"
-    task_list, model_list = _split(tasks), _split(models)
+    task_list, model_list = split_list(tasks), split_list(models)
     for task in task_list:
         if task not in TASKS:
             raise PairlessError(f"unknown task '{task}' in --tasks; choose from {', '.join(TASKS)}")
     options = parse_options(list(ctx.args), partial(is_switch_in_any, model_list))
     with progress_bar("bench runs") as progress:
         run_bench(task_list, model_list, steps, out, size, width, count, seed, device, options, data=data or [],
-                  seeds=_seeds(seeds), progress=progress)
+                  seeds=seeds_of(seeds), progress=progress)
     typer.echo((out / "bench.md").read_text(), nl=False)
     typer.echo(f"tables: {out / 'bench.md'}, {out / 'bench.csv'}")
-
-
-def _seeds(text: str) -> list[int]:
-    try:
-        return [int(item) for item in _split(text)]
-    except ValueError:
-        raise PairlessError(f"--seeds takes comma-separated integers, got {text!r}") from None
-
-
-def _split(text: str) -> list[str]:
-    return [item.strip() for item in text.split(",") if item.strip()]
 
 
 @app.command()
@@ -459,39 +409,13 @@ def models(
     typer.echo(method_summary(name, preset), nl=False)
 
 
-def one_line_warning(message, category, filename, lineno, line=None) -> str:
-    """Warnings (e.g. skipped images) as `warning: ...`, without Python's source location and line."""
-    return f"warning: {message}\n"
-
-
-def train_help_requested(args: list[str]) -> bool:
-    return bool(args) and args[0] == "train" and any(a in ("--help", "-h") for a in args[1:])
-
-
-def print_train_help(args: list[str]) -> None:
-    """`pairless train [--model NAME] [--preset P] --help`: the grouped options with their defaults, for the
-    method when one is named (pairless/options_help.py)."""
-    from pairless.options_help import train_help
-
-    def value_of(option: str) -> str | None:
-        for i, token in enumerate(args):
-            if token == option and i + 1 < len(args):
-                return args[i + 1]
-            if token.startswith(option + "="):
-                return token.split("=", 1)[1]
-        return None
-
-    command = typer.main.get_command(app).commands["train"]  # type: ignore[attr-defined]
-    declared = {str(param.name): getattr(param, "help", None) or "" for param in command.params}
-    typer.echo(train_help(value_of("--model"), value_of("--preset"), declared), nl=False)
-
-
 def main(argv: list[str] | None = None) -> None:
     warnings.formatwarning = one_line_warning
     args = sys.argv[1:] if argv is None else argv
     try:
         if train_help_requested(args):
-            print_train_help(args)
+            train_command = typer.main.get_command(app).commands["train"]  # type: ignore[attr-defined]
+            print_train_help(args, train_command, RUN_CONTROL)
             sys.exit(0)
         code = app(args=argv, standalone_mode=False, prog_name="pairless")
     except PairlessError as exc:

@@ -12,10 +12,12 @@ import difflib
 import json
 import os
 import types
+import warnings
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
+from typing import Any, Literal, Union, cast, get_args, get_origin, get_type_hints
 
+import torch
 import yaml
 from safetensors import SafetensorError, safe_open
 
@@ -206,19 +208,32 @@ class RunConfig:
             raise PairlessError("--model is required (e.g. --model cut); `pairless models` lists them")
         if out is None:
             raise PairlessError("--out is required: the run folder to create (e.g. --out runs/h2z)")
-        cfg = cfg.with_networks_of(start) if start is not None else cfg
+        if start is not None:
+            cfg = cfg.with_networks_of(start, keep_settings=config is not None)
+        elif cfg.train.init_from is not None:  # a run's record of its --init, not a request to repeat it
+            cfg = cfg.override({"train.init_from": None})
         return (cfg.with_preset(preset) if preset is not None else cfg), out
 
-    def with_networks_of(self, source: RunConfig) -> RunConfig:
-        """These settings with `source`'s model section (the architecture of its networks) and channels."""
+    def with_networks_of(self, source: RunConfig, keep_settings: bool = False) -> RunConfig:
+        """These settings with `source`'s model section (the architecture of its networks) and channels; with
+        `keep_settings`, this section's values of the model fields that leave the networks as they are
+        (loss weights, GAN mode, ...: those of a --config file)."""
         if source.method != self.method:
             raise PairlessError(f"--init holds a {source.method} model, not {self.method}: its networks would not "
                                 f"fit (drop --model to train a {source.method})")
         a, b = source.data.channels_a, source.data.channels_b
         if source.data.direction != self.data.direction:
             a, b = b, a
-        return dataclasses.replace(self, model=source.model,
-                                   data=dataclasses.replace(self.data, channels_a=a, channels_b=b))
+        model = source.model
+        if keep_settings:
+            shapes = _network_shapes(self.method, model, source.data.size, a, b)
+            for name in section_fields(model):
+                if getattr(self.model, name) is None:  # chosen by the size: keep the source's choice
+                    continue
+                changed = dataclasses.replace(cast(Any, model), **{name: getattr(self.model, name)})
+                if changed != model and _network_shapes(self.method, changed, source.data.size, a, b) == shapes:
+                    model = changed
+        return dataclasses.replace(self, model=model, data=dataclasses.replace(self.data, channels_a=a, channels_b=b))
 
     @classmethod
     def _of_run(cls, run_dir: Path, model: str | None, config: Path | None, out: Path | None,
@@ -349,3 +364,11 @@ def _checkpoint_config(path: Path) -> dict:
     if not isinstance(data, dict):
         raise PairlessError(f"{path}: its config is not a mapping")
     return data
+
+
+def _network_shapes(method: str, model: ModelConfig, size: int, channels_a: int, channels_b: int) -> dict:
+    """{state-dict key: shape} of the networks a model config builds (on the meta device: no memory)."""
+    with torch.device("meta"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        built = get_method(method).model_class.build(model.for_size(size), channels_a, channels_b)
+    return {key: tuple(value.shape) for key, value in built.state_dict().items()}

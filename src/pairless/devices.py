@@ -36,10 +36,11 @@ def set_cuda_speed_options(device: torch.device, tf32: bool, cudnn_benchmark: bo
 
 
 def available_memory(device: torch.device) -> int | None:
-    """Bytes that can still be allocated on `device`: free CUDA memory, or the system's available memory
-    (Linux's MemAvailable) for the CPU; None where it is not known."""
+    """Bytes that can still be allocated on `device`: free CUDA memory plus what torch's caching allocator
+    holds unused, or the system's available memory (Linux's MemAvailable) for the CPU; None where unknown."""
     if device.type == "cuda":
-        return torch.cuda.mem_get_info(device)[0]
+        cached = torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+        return torch.cuda.mem_get_info(device)[0] + cached
     if device.type != "cpu":
         return None
     try:

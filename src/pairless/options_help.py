@@ -12,6 +12,7 @@ import ast
 import inspect
 import re
 import textwrap
+from collections.abc import Collection
 
 from pairless.config import RunConfig, section_fields
 from pairless.data.config import DataConfig
@@ -28,15 +29,15 @@ GROUPS = {
               "cudnn_benchmark", "checkpoint_activations", "cuda_graphs"),
 }
 """Shared options by group; an entry ending in `_` takes every field that starts with it."""
-OPTION_NAMES = {"root": "data", "channels_a": "channels-a", "init_from": "init"}
+OPTION_NAMES = {"root": "data", "init_from": "init"}
 """Fields whose command-line option has another name."""
 WIDTH = 100
-RUN_CONTROL = ("model", "out", "resume", "config", "preset", "init", "stop_at", "quiet")
-"""Options of the command itself: a config field of the same name is set as --SECTION.NAME."""
 
 
-def train_help(method: str | None, preset: str | None, declared: dict[str, str]) -> str:
-    """The help page; `declared` holds the help texts of the options `pairless train` declares itself."""
+def train_help(method: str | None, preset: str | None, declared: dict[str, str], run_control: Collection[str]) -> str:
+    """The help page; `declared` holds the help texts of the options `pairless train` declares itself, and
+    `run_control` names those that choose the run rather than set a config field (a field of the same name
+    is set as --SECTION.NAME)."""
     cfg = RunConfig.defaults(method, preset) if method else None
     data, train = (cfg.data, cfg.train) if cfg else (DataConfig(), TrainConfig())
     lines = ["Usage: pairless train --model NAME --data FOLDER --out RUN [OPTIONS]",
@@ -54,7 +55,7 @@ def train_help(method: str | None, preset: str | None, declared: dict[str, str])
                   "`pairless train --model cut --help`."]
     else:
         title = f"{cfg.method} options" + (f" (--preset {preset})" if preset else "")
-        lines += _section(title, [_model_row(cfg, name, declared) for name in section_fields(cfg.model)])
+        lines += _section(title, [_model_row(cfg, name, declared, run_control) for name in section_fields(cfg.model)])
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -69,9 +70,10 @@ def _row(section, name: str, declared: dict[str, str]) -> tuple[str, str, str]:
     return option, shown_default(getattr(section, name)), text
 
 
-def _model_row(cfg: RunConfig, name: str, declared: dict[str, str]) -> tuple[str, str, str]:
+def _model_row(cfg: RunConfig, name: str, declared: dict[str, str],
+               run_control: Collection[str]) -> tuple[str, str, str]:
     """A method option; one named like an option of the command itself (`init`) is given by its section."""
-    if name not in RUN_CONTROL:
+    if name not in run_control:
         return _row(cfg.model, name, declared)
     option, default, _ = _row(cfg.model, name, {})
     return f"model.{option}", default, field_docs(type(cfg.model)).get(name, "")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from pairless.errors import PairlessError
 
 LOWER_IS_BETTER = frozenset({"fid", "kid", "fid_local", "kid_local", "l1"})
@@ -15,7 +17,11 @@ def check_metric(metric: str, option: str = "--eval-metric") -> None:
 
 
 def is_better(metric: str, new: float, old: float | None) -> bool:
+    """Whether `new` beats `old` (None: nothing yet); a value that is not a number never counts as best,
+    and never stands in the way of one that is."""
     check_metric(metric)
-    if old is None:
+    if math.isnan(new):
+        return False
+    if old is None or math.isnan(old):
         return True
     return new < old if metric in LOWER_IS_BETTER else new > old

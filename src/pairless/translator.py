@@ -34,9 +34,9 @@ halve the image twice and reflection-pad the result, which needs more than one p
 CHANNEL_COUNTS = (1, 2, 3, 4)
 """Gray, gray + alpha, RGB, RGBA (alpha is dropped)."""
 PROBE_SIDE = 64
-MEMORY_PER_LARGEST_ACTIVATION = 6
+MEMORY_PER_LARGEST_ACTIVATION = 7
 """Peak memory of an untiled translation / its largest activation: 3.5-3.8 measured for CUT, 4.4 for
-CycleGAN, 6.4 for U-GAT-IT light (CPU, 1000-2000 px images, peak resident memory)."""
+CycleGAN, 6.4 for U-GAT-IT light (CPU, 1000-2000 px images, peak resident memory); above the largest."""
 
 
 class Translator:

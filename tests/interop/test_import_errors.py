@@ -134,3 +134,21 @@ def test_import_help_lists_the_formats(capsys):
     shown = " ".join(capsys.readouterr().out.split())
     for fragment in ("CycleGAN/pix2pix", "CUT and FastCUT", "DCLGAN and SimDCL", "UGATIT-pytorch", "--from", "--out"):
         assert fragment in shown, fragment
+
+
+@pytest.mark.parametrize("folder, file, key, value", [
+    ("cut", "latest_net_G.pth", "model.1.weight", torch.ones(8)),
+    ("ugatit", "fixture_params_latest.pt", ("genA2B", "FC.0.weight"), torch.ones(32)),
+    ("ugatit", "fixture_params_latest.pt", ("genA2B", "DownBlock.1.weight"), torch.ones(0, 3, 7, 7)),
+])
+def test_a_weight_of_the_wrong_rank_is_named(reference_checkpoints, tmp_path, folder, file, key, value):
+    shutil.copytree(reference_checkpoints / folder, tmp_path / folder)
+
+    def damage(state):
+        if isinstance(key, tuple):
+            state[key[0]][key[1]] = value
+        else:
+            state[key] = value
+    edit(tmp_path / folder / file, damage)
+    name = key[1] if isinstance(key, tuple) else key
+    refused([tmp_path / folder], tmp_path / "run", rf"{name} has shape .*, not that of a \d-dimensional weight")

@@ -131,3 +131,16 @@ def test_train_init_through_the_command_line(reference_checkpoints, hue, tmp_pat
 def test_an_imported_run_is_not_resumed(imported):
     with pytest.raises(PairlessError, match="was imported, not trained here.*--init"):
         RunConfig.for_run(None, None, None, imported, None)
+
+
+def test_a_config_file_gives_the_settings_and_the_import_the_architecture(imported, tmp_path):
+    """With --config and --init: the file's loss weights and GAN mode, the imported networks' width and
+    blocks; a run's record of its own --init is not taken for a new request by --config."""
+    from_file = RunConfig.defaults("cut").override({"model.lambda_nce": 5.0, "model.gan_mode": "hinge",
+                                                    "model.width": 64, "train.init_from": "/elsewhere"})
+    from_file.save(tmp_path / "c.yaml")
+    cfg, _ = RunConfig.for_run(None, tmp_path / "c.yaml", None, None, tmp_path / "ft", read_checkpoint(imported).config)
+    assert (cfg.model.lambda_nce, cfg.model.gan_mode) == (5.0, "hinge")
+    assert (cfg.model.width, cfg.model.n_blocks, cfg.model.antialias_up) == (8, 9, True)
+    again, _ = RunConfig.for_run(None, tmp_path / "c.yaml", None, None, tmp_path / "other")
+    assert again.train.init_from is None and again.model.lambda_nce == 5.0

@@ -56,6 +56,8 @@ def import_checkpoints(paths: Sequence[str | Path], out: str | Path, source_form
     command-line options (`{"nce-layers": "4,8"}`) for what the files cannot tell."""
     out = Path(out)
     check_new_run_dir(out)
+    if out.is_dir() and any(out.iterdir()):  # even a run that has not saved yet: it may be training now
+        raise PairlessError(f"--out {out} is not empty; an import writes a new run folder: choose another --out")
     files = [read_source_file(path) for path in checkpoint_files([Path(p) for p in paths])]
     plan = make_plan(files, source_format)
     cfg = RunConfig.defaults(plan.method).override(plan.settings)

@@ -71,6 +71,14 @@ def convert_state(network: nn.Module, state: StateDict, names: KeyNames, source:
     return converted
 
 
+def weight_of(state: StateDict, key: str, dims: int, source: str) -> Tensor:
+    """The tensor `key`, which the architecture is read from, checked to be a weight of `dims` dimensions."""
+    value = state[key]
+    if value.dim() != dims or 0 in value.shape:
+        raise PairlessError(f"{source}: {key} has shape {_shape(value)}, not that of a {dims}-dimensional weight")
+    return value
+
+
 def redundant(network: nn.Module, name: str, value: Tensor) -> bool:
     """Whether the tensor `name` of the original is one pairless provably does without (module docstring)."""
     path, _, attribute = name.rpartition(".")

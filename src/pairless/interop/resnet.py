@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from pairless.errors import PairlessError
-from pairless.interop.mapping import KeyNames
+from pairless.interop.mapping import KeyNames, weight_of
 from pairless.interop.plan import ImportPlan, NetworkSource, files_by_role
 from pairless.interop.reading import SourceFile, StateDict
 
@@ -124,10 +124,11 @@ def generator_settings(state: StateDict, source: str, direction: str) -> tuple[d
     if len(before) != 3 or len(after) != 3:
         raise PairlessError(f"{source}: a ResNet generator with {len(before) - 1} downsamplings and {len(after) - 1} "
                             f"upsamplings; pairless's has two of each")
-    source_channels, target_channels = int(convs[1].shape[1]), int(convs[after[-1]].shape[0])
+    first, last = (weight_of(state, f"model.{i}.weight", 4, source) for i in (1, after[-1]))
+    source_channels, target_channels = int(first.shape[1]), int(last.shape[0])
     if direction == "G_BA":
         source_channels, target_channels = target_channels, source_channels
-    settings = {"model.width": int(convs[1].shape[0]), "model.n_blocks": len(blocks),
+    settings = {"model.width": int(first.shape[0]), "model.n_blocks": len(blocks),
                 "model.antialias": before[2] - before[1] == 4, "model.antialias_up": after[0] == blocks[-1] + 2,
                 "data.channels_a": source_channels, "data.channels_b": target_channels}
     dropout = any(key.endswith(".conv_block.6.weight") for key in state)
@@ -136,17 +137,17 @@ def generator_settings(state: StateDict, source: str, direction: str) -> tuple[d
 
 def discriminator_settings(state: StateDict, source: str) -> tuple[dict[str, Any], KeyNames]:
     convs = _indexed(state, r"model\.(\d+)\.weight")
-    if 0 not in convs or len(convs) < 3 or convs[0].dim() != 4:
+    if 0 not in convs or len(convs) < 3:
         raise PairlessError(f"{source}: not a PatchGAN discriminator of the CycleGAN/CUT code (no model.0.weight)")
-    return {"model.width": int(convs[0].shape[0]), "model.d_layers": len(convs) - 2,
-            "model.antialias": 3 in convs}, DISCRIMINATOR
+    width = int(weight_of(state, "model.0.weight", 4, source).shape[0])
+    return {"model.width": width, "model.d_layers": len(convs) - 2, "model.antialias": 3 in convs}, DISCRIMINATOR
 
 
 def head_settings(state: StateDict, source: str) -> tuple[dict[str, Any], KeyNames]:
     firsts = _indexed(state, r"mlp_(\d+)\.0\.weight")
     if not firsts:
         raise PairlessError(f"{source}: not the patch-projection MLPs of CUT/DCLGAN (no mlp_0.0.weight)")
-    return {"model.head_dim": int(firsts[0].shape[0])}, PATCH_HEADS
+    return {"model.head_dim": int(weight_of(state, "mlp_0.0.weight", 2, source).shape[0])}, PATCH_HEADS
 
 
 def _indexed(state: StateDict, pattern: str) -> dict:

@@ -14,7 +14,7 @@ import re
 from typing import Any
 
 from pairless.errors import PairlessError
-from pairless.interop.mapping import KeyNames
+from pairless.interop.mapping import KeyNames, weight_of
 from pairless.interop.plan import ImportPlan, NetworkSource
 from pairless.interop.reading import SourceFile, StateDict
 
@@ -102,13 +102,13 @@ def plan_import(files: list[SourceFile]) -> ImportPlan:
 
 
 def generator_settings(state: StateDict, source: str, network: str) -> dict[str, Any]:
-    first, mlp_input = state.get("DownBlock.1.weight"), state.get("FC.0.weight")
     last = [key for key in state if re.fullmatch(r"UpBlock2\.\d+\.weight", key)]
-    if first is None or mlp_input is None or not last:
+    if "DownBlock.1.weight" not in state or "FC.0.weight" not in state or not last:
         raise PairlessError(f"{source}: not a UGATIT-pytorch generator (no DownBlock.1.weight / FC.0.weight)")
+    first, mlp_input = weight_of(state, "DownBlock.1.weight", 4, source), weight_of(state, "FC.0.weight", 2, source)
     width, inputs = int(first.shape[0]), int(mlp_input.shape[1])
     source_channels = int(first.shape[1])
-    target_channels = int(state[max(last, key=lambda k: int(k.split(".")[1]))].shape[0])
+    target_channels = int(weight_of(state, max(last, key=lambda k: int(k.split(".")[1])), 4, source).shape[0])
     if network == "G_BA":
         source_channels, target_channels = target_channels, source_channels
     settings: dict[str, Any] = {
@@ -124,8 +124,8 @@ def generator_settings(state: StateDict, source: str, network: str) -> dict[str,
 
 def discriminator_settings(state: StateDict, source: str, name: str) -> dict[str, Any]:
     convs = [key for key in state if re.fullmatch(r"model\.\d+\.weight_orig", key)]
-    first = state.get("model.1.weight_orig")
-    if first is None or not convs:
+    if "model.1.weight_orig" not in state or not convs:
         raise PairlessError(f"{source}: not a UGATIT-pytorch discriminator (no model.1.weight_orig)")
     kind = "global" if name.startswith("disG") else "local"
-    return {"model.width": int(first.shape[0]), f"model.d_layers_{kind}": len(convs) + 1}
+    width = int(weight_of(state, "model.1.weight_orig", 4, source).shape[0])
+    return {"model.width": width, f"model.d_layers_{kind}": len(convs) + 1}

@@ -38,8 +38,8 @@ class ChannelAttention(nn.Module):
     PyTorch code has one classifier per pooling. With `bias` (the TensorFlow code) the classifier has a
     bias, which that code also adds to every channel weight; the PyTorch code's classifiers have none.
 
-    Under spectral norm the logits use the normalised weight; the channels are weighted by it too, unless
-    `raw_weights` (both reference codes), which weights them by the classifier's stored, unnormalised weight.
+    Under spectral norm the logits use the normalised weight; the channels are weighted by it too (the
+    TensorFlow code), or with `raw_weights` by the classifier's stored, unnormalised weight (the PyTorch port).
     """
 
     def __init__(self, channels: int, activation: nn.Module, shared_classifier: bool = True, bias: bool = True,

@@ -173,6 +173,8 @@ def request_for(row_id: str, data: Path | None, out: Path | None, inception_weig
     row = find_row(row_id)
     if out is None:
         raise PairlessError("--out is required: the folder for the run and the table")
+    data, out = (data.expanduser().resolve() if data else None), out.expanduser().resolve()
+    inception_weights = inception_weights.expanduser().resolve() if inception_weights else None
     if smoke and data is not None:
         raise PairlessError("--smoke makes its own tiny data set: drop --data")
     if tflops <= 0:

@@ -115,7 +115,8 @@ def create_app(served: Translator | Sequence[ServedRun], settings: ServeSettings
     @app.get("/api/example")
     def example(run: str | None = None, direction: str = "AtoB", index: int = 0) -> Response:
         path = find_run(run).example(direction, index)
-        return Response(png_bytes(decode_upload(path.name, path.read_bytes(), settings)), media_type="image/png")
+        with one_image_at_a_time:  # decoded like an upload: one image in memory at a time
+            return Response(png_bytes(decode_upload(path.name, path.read_bytes(), settings)), media_type="image/png")
 
     @app.post("/api/translate")
     def translate(files: list[UploadFile] = File(default=[]), direction: str = Form("AtoB"),
@@ -167,5 +168,6 @@ def run_server(served: Translator | Sequence[ServedRun], settings: ServeSettings
     """Serve until interrupted (Ctrl-C); `announce(url)` is called once the port is open."""
     sock = bind(host, port)
     if announce:
-        announce(f"http://{host}:{port}")
+        shown_host = f"[{host}]" if ":" in host else host
+        announce(f"http://{shown_host}:{sock.getsockname()[1]}")  # the port the system chose for --port 0
     make_server(served, settings).run(sockets=[sock])

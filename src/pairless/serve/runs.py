@@ -99,8 +99,15 @@ def served_run(translator: Translator, name: str, run_dir: Path | None, settings
 
 
 def run_name(weights: Path) -> str:
-    """A run folder's name; a checkpoint other than its latest.safetensors adds its own: `h2z/best`."""
-    return weights.parent.name if weights.name == WEIGHTS else f"{weights.parent.name}/{weights.stem}"
+    """A run folder's name; a checkpoint other than its latest.safetensors adds its own: `h2z/best`, and a
+    step-numbered one in its checkpoints/ folder `h2z/step_00005000`."""
+    folder = run_folder_of(weights)
+    return folder.name if weights.name == WEIGHTS else f"{folder.name}/{weights.stem}"
+
+
+def run_folder_of(weights: Path) -> Path:
+    """The run folder a weights file belongs to (its checkpoints/ copies are one level deeper)."""
+    return weights.parent.parent if weights.parent.name == "checkpoints" else weights.parent
 
 
 def unique_names(names: Sequence[str]) -> list[str]:
@@ -122,5 +129,5 @@ def load_runs(paths: Sequence[Path], device: str, settings: ServeSettings,
         check_examples_folder(examples_dir)
     weights = [resolve_checkpoint(path) for path in paths]
     names = unique_names([run_name(w) for w in weights])
-    return [served_run(Translator.load(w, device), name, w.parent, settings, examples_dir)
+    return [served_run(Translator.load(w, device), name, run_folder_of(w), settings, examples_dir)
             for w, name in zip(weights, names, strict=True)]

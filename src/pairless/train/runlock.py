@@ -14,6 +14,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 from pairless.checkpoint import LOCK_FILE
 from pairless.errors import PairlessError, writing
@@ -30,15 +31,8 @@ def run_folder_lock(run_dir: Path) -> Iterator[None]:
     created = not run_dir.exists()
     with writing(run_dir):
         run_dir.mkdir(parents=True, exist_ok=True)
-        handle = open(run_dir / LOCK_FILE, "a+")
+    handle = locked_file(run_dir)
     try:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "unknown"
-            raise PairlessError(f"{run_dir} is in use by pairless process {holder}: wait for it to end (or stop it: "
-                                f"Ctrl-C and SIGTERM save), or choose another --out") from None
         handle.seek(0)
         handle.truncate()
         handle.write(f"{os.getpid()}\n")
@@ -51,3 +45,30 @@ def run_folder_lock(run_dir: Path) -> Iterator[None]:
                 run_dir.rmdir()
     finally:
         handle.close()
+
+
+def locked_file(run_dir: Path) -> IO[str]:
+    """The lock file, opened and locked. A holder that ends removes the file while it still holds the lock,
+    so a file locked just after that is no longer the one the folder shows: then lock the new one."""
+    path = run_dir / LOCK_FILE
+    while True:
+        with writing(path):
+            handle = open(path, "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            handle.close()
+            raise PairlessError(f"{run_dir} is in use by pairless process {holder}: wait for it to end (or stop it: "
+                                f"Ctrl-C and SIGTERM save), or choose another --out") from None
+        if _same_file(handle, path):
+            return handle
+        handle.close()
+
+
+def _same_file(handle: IO[str], path: Path) -> bool:
+    try:
+        return os.fstat(handle.fileno()).st_ino == os.stat(path).st_ino
+    except FileNotFoundError:
+        return False
