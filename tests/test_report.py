@@ -105,7 +105,8 @@ def test_the_report_states_the_best_and_the_last_evaluation_with_their_steps(tmp
     assert "<tr><td>KID (Inception) ↓</td><td>0.01000 (6)</td><td>0.01000 (6)</td></tr>" in page
     assert "<tr><td>PSNR (dB) ↑</td><td>21.00 (6)</td><td>21.00 (6)</td></tr>" in page
     assert "kid_std" not in page
-    assert ("Every 2 steps: all held-out images at 256 px, FID/KID in Inception features and the local scores; "
+    assert ("Every 2 steps: all translated test images against those of the target domain at 256 px, FID/KID "
+            "in Inception features and the local scores; "
             "best.safetensors is the evaluation with the best fid (lower is better).") in page
 
 
@@ -124,4 +125,4 @@ def test_a_trained_runs_report_has_the_best_and_last_table(evaluated_run):
     best = min(evals["fid_local"], key=lambda item: item[1])
     section = page.split("Evaluation during training: best and last")[1]
     assert f"({best[0]})</td><td>" in section.split("FID-local ↓</td>")[1].split("</tr>")[0]
-    assert "up to 4 held-out images per side at 32 px, the local scores" in page
+    assert "up to 4 translated test images against those of the target domain at 32 px, the local scores" in page

@@ -177,7 +177,7 @@ def _eval_protocol(run_dir: Path) -> str:
     cfg = RunConfig.load(config_path)
     t = cfg.train
     compared = (f"generated images against the real ones of {t.eval_reference}" if t.eval_reference
-                else "translated test images against the target domain's")
+                else "translated test images against those of the target domain")
     amount = "all" if t.eval_images == "all" else f"up to {t.eval_images}"
     images = f"{amount} {compared}"
     features = "FID/KID in Inception features and the local scores" if t.eval_features == "inception" else \
