@@ -274,6 +274,52 @@ def load_initial_weights(model: Method, source: str | Path) -> tuple[str, ...]:
     return networks
 
 
+@dataclass(frozen=True)
+class ResumePoint:
+    """The save a resumed run continues from: a weights file and the state written with it."""
+
+    weights: Path
+    state: dict[str, Any]
+    step: int
+
+
+def find_resume_point(run_dir: Path) -> ResumePoint:
+    """The newest complete save of a run folder. `latest.*` normally; a step-numbered pair under
+    checkpoints/ when it is newer, or when a process killed between the two `latest` writes left them
+    from different steps (each file is written atomically, the pair is not)."""
+    latest_step = saved_step(run_dir / WEIGHTS)
+    state = read_state(run_dir / STATE)
+    consistent = state["step"] == latest_step
+    for weights in sorted((run_dir / "checkpoints").glob("step_*.safetensors"), reverse=True):
+        digits = weights.name[len("step_"):-len(".safetensors")]
+        if not digits.isdigit():
+            continue
+        step, partner = int(digits), weights.with_name(f"step_{digits}.state.pt")
+        if consistent and step <= latest_step:
+            break
+        if partner.is_file() and saved_step(weights) == step and read_state(partner)["step"] == step:
+            if not consistent:
+                warnings.warn(f"{run_dir / WEIGHTS} is from step {latest_step} but {run_dir / STATE} from step "
+                              f"{state['step']} (a process stopped between writing them); resuming from {weights}",
+                              stacklevel=2)
+            return ResumePoint(weights, read_state(partner), step)
+    if not consistent:
+        raise PairlessError(f"cannot resume {run_dir}: {WEIGHTS} is from step {latest_step} but {STATE} from "
+                            f"step {state['step']}, and checkpoints/ holds no complete pair to resume from")
+    return ResumePoint(run_dir / WEIGHTS, state, latest_step)
+
+
+def saved_step(path: Path) -> int:
+    """The step a pairless weights file was saved at, from its header alone."""
+    try:
+        with open(path, "rb") as f:
+            header = f.read(8)
+            metadata = _safetensors_metadata(header + f.read(int.from_bytes(header, "little")))
+        return int(metadata["step"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise PairlessError(f"cannot resume: the step of {path} is unreadable ({exc})") from None
+
+
 def read_state(path: Path) -> dict[str, Any]:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)

@@ -142,3 +142,31 @@ def test_a_stale_lock_file_alone_does_not_make_a_folder_unusable(stripes, tmp_pa
     (tmp_path / "run" / ".pairless.lock").write_text(f"{os.getpid() + 99999}\n")
     result = train(tiny_config("cut", stripes, **{"train.steps": 1}), tmp_path / "run", quiet=True)
     assert result.step == 1
+
+
+def test_a_kill_between_the_two_latest_writes_resumes_exactly_from_the_step_numbered_pair(stripes, tmp_path):
+    """`latest.safetensors` is written before `latest.state.pt`: a process killed between them leaves
+    the pair from two steps; resume takes the complete step-numbered pair written just before."""
+    cfg = tiny_config("cut", stripes, **{"train.steps": 3, "train.save_every": 1, "train.log_every": 1})
+    train(cfg, tmp_path / "whole", quiet=True)
+    train(cfg, tmp_path / "run", quiet=True)
+    shutil.copy(tmp_path / "run" / "checkpoints" / "step_00000002.state.pt", tmp_path / "run" / "latest.state.pt")
+    with pytest.warns(UserWarning, match=r"latest.safetensors is from step 3 but .*latest.state.pt from step 2 .*"
+                                         r"resuming from .*step_00000003.safetensors"):
+        result = train(cfg.override({"train.steps": 4}), tmp_path / "run", resume=True, quiet=True)
+    assert result.step == 4
+    whole = train(cfg.override({"train.steps": 4}), tmp_path / "whole", resume=True, quiet=True)
+    assert whole.step == 4
+    for key, value in read_checkpoint(tmp_path / "whole").tensors.items():
+        assert torch.equal(value, read_checkpoint(tmp_path / "run").tensors[key]), key
+
+
+def test_a_torn_latest_pair_without_step_numbered_copies_is_refused_by_name(stripes, tmp_path):
+    cfg = tiny_config("cut", stripes, **{"train.steps": 2, "train.save_every": 1, "train.keep_last": 0})
+    train(cfg.override({"train.steps": 1}), tmp_path / "run", quiet=True)
+    state = (tmp_path / "run" / "latest.state.pt").read_bytes()
+    train(cfg, tmp_path / "run", resume=True, quiet=True)
+    (tmp_path / "run" / "latest.state.pt").write_bytes(state)
+    with pytest.raises(PairlessError, match=r"latest.safetensors is from step 2 but latest.state.pt from step 1, "
+                                            r"and checkpoints/ holds no complete pair"):
+        train(cfg.override({"train.steps": 3}), tmp_path / "run", resume=True, quiet=True)

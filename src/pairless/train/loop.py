@@ -17,12 +17,13 @@ from torch.utils.data import DataLoader, Sampler
 from pairless.checkpoint import (
     STATE,
     WEIGHTS,
+    ResumePoint,
     atomic_write,
     build_model,
     check_new_run_dir,
+    find_resume_point,
     load_initial_weights,
     load_weights,
-    read_state,
     read_weights,
     save_checkpoint,
     weights_bytes,
@@ -231,7 +232,8 @@ def _train(cfg: RunConfig, run_dir: Path, resume: bool, quiet: bool, stop_at: in
     check_sample_shapes(cfg, dataset, model)
     started_from = load_initial_weights(model, cfg.train.init_from) if cfg.train.init_from and not resume else ()
     optimizers = Optimizers(model, cfg.train, device.type, cfg.train.precision, group)
-    step = _restore(run_dir, model, optimizers, device, group, cfg.train.seed) if resume else 0
+    resume_point = find_resume_point(run_dir) if resume else None
+    step = _restore(resume_point, model, optimizers, device, group, cfg.train.seed) if resume_point else 0
     broadcast_from_main(model, group)
     if not resume and group.rank > 0:
         torch.manual_seed(rank_seed(cfg.train.seed, group.rank, 0))  # own noise, patches, flips per process
@@ -257,7 +259,7 @@ def _train(cfg: RunConfig, run_dir: Path, resume: bool, quiet: bool, stop_at: in
         monitor.message(f"starting from {cfg.train.init_from}: {', '.join(started_from)} loaded"
                         + (f", {', '.join(others)} initialised anew" if others else ""))
     try:
-        evaluator = _evaluator(cfg, run_dir, device, monitor, resume, group)
+        evaluator = _evaluator(cfg, device, monitor, resume_point, group)
         run = TrainingRun(cfg, run_dir, model, optimizers, device, group, monitor, evaluator, preview)
         step, stop_signal = run.run_steps(loader, step, stop_at)
         if step < steps:
@@ -268,7 +270,7 @@ def _train(cfg: RunConfig, run_dir: Path, resume: bool, quiet: bool, stop_at: in
     return TrainResult(run_dir, step, steps, stop_signal, monitor.last, group.is_main)
 
 
-def _evaluator(cfg: RunConfig, run_dir: Path, device, monitor: Monitor, resume: bool,
+def _evaluator(cfg: RunConfig, device, monitor: Monitor, resume_point: ResumePoint | None,
                group: ProcessGroup) -> TrainingEvaluator | None:
     """Rank 0's evaluator for --eval-every; if it cannot be set up, every process stops with the reason."""
     if not cfg.train.eval_every:
@@ -280,8 +282,8 @@ def _evaluator(cfg: RunConfig, run_dir: Path, device, monitor: Monitor, resume: 
         except PairlessError as exc:
             failure = exc
     raise_on_every_rank(failure, group, device, "set up --eval-every")
-    if evaluator and resume:
-        best = read_state(run_dir / STATE).get("best")
+    if evaluator and resume_point:
+        best = resume_point.state.get("best")
         evaluator.best = best if best and best["metric"] == evaluator.metric else None
     return evaluator
 
@@ -402,13 +404,10 @@ def rank_seed(seed: int, rank: int, step: int) -> int:
     return seed + 1_000_003 * rank + 7919 * step
 
 
-def _restore(run_dir: Path, model, optimizers: Optimizers, device, group: ProcessGroup, seed: int) -> int:
-    tensors, _, weights_step = read_weights(run_dir / WEIGHTS)
-    state = read_state(run_dir / STATE)
-    if state["step"] != weights_step:
-        raise PairlessError(f"cannot resume {run_dir}: {WEIGHTS} is from step {weights_step} but {STATE} from "
-                            f"step {state['step']}; copy a matching pair from {run_dir / 'checkpoints'}")
-    load_weights(model, tensors, run_dir / WEIGHTS)
+def _restore(point: ResumePoint, model, optimizers: Optimizers, device, group: ProcessGroup, seed: int) -> int:
+    tensors, _, _ = read_weights(point.weights)
+    state = point.state
+    load_weights(model, tensors, point.weights)
     model.load_training_state(state["model"])
     optimizers.load_state_dict(state)
     saved = state.get("rng_ranks") or [state["rng"]]
