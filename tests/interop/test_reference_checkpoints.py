@@ -8,7 +8,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from pairless.checkpoint import read_checkpoint
+from pairless.checkpoint import load_model, read_checkpoint
 from pairless.interop import import_checkpoints
 from pairless.translator import Translator
 
@@ -124,14 +124,35 @@ def test_a_generator_trained_with_dropout_translates_as_the_original_in_eval_mod
     assert largest_error_a_to_b(tmp_path / "run", expected) <= TOLERANCE
 
 
-def test_simdcl_files_import_as_simdcl_without_their_similarity_heads(reference_checkpoints, tmp_path):
-    """SimDCL saves DCLGAN's networks plus the similarity heads F3-F6, which are left out with a note."""
+def reference_similarity_head(state, stacked):
+    """SimDCL's MappingF on one image's stacked samples [layers, patches, dims], written from its definition:
+    unpadded 3x3 stride-2 conv, ReLU, average pool, Linear, ReLU, Linear, x / (|x| + 1e-7)."""
+    x = torch.nn.functional.conv2d(stacked[None], state["model.0.weight"], state["model.0.bias"], stride=2)
+    x = torch.nn.functional.linear(x.relu().mean(dim=(2, 3)), state["model.4.weight"], state["model.4.bias"])
+    x = torch.nn.functional.linear(x.relu(), state["model.6.weight"], state["model.6.bias"])
+    return x / (x.norm(dim=1, keepdim=True) + 1e-7)
+
+
+def test_simdcl_files_import_with_their_similarity_heads(reference_checkpoints, tmp_path):
+    """SimDCL saves DCLGAN's networks plus the similarity heads F3 (real A), F4 (fake B), F5 (real B) and
+    F6 (fake A); each lands in the pairless head of that role and computes what the original's does."""
     folder = tmp_path / "simdcl"
     shutil.copytree(reference_checkpoints / "dclgan", folder)
+    generator = torch.Generator().manual_seed(3)
+    heads = {}
     for head in ("F3", "F4", "F5", "F6"):
-        torch.save({"model.0.weight": torch.zeros(64, 4, 3, 3)}, folder / f"latest_net_{head}.pth")
+        heads[head] = {key: torch.randn(*shape, generator=generator) * 0.2 for key, shape in (
+            ("model.0.weight", (16, 4, 3, 3)), ("model.0.bias", (16,)), ("model.4.weight", (16, 16)),
+            ("model.4.bias", (16,)), ("model.6.weight", (16, 16)), ("model.6.bias", (16,)))}
+        torch.save(heads[head], folder / f"latest_net_{head}.pth")
     result = import_checkpoints([folder], tmp_path / "run")
-    assert result.method == "simdcl" and "F_A" in result.networks
-    assert any("F3-F6" in note for note in result.notes)
+    assert result.method == "simdcl"
+    assert {"F_A", "H_real_A", "H_fake_B", "H_real_B", "H_fake_A"} <= set(result.networks)
+    model, cfg, _ = load_model(tmp_path / "run")
+    assert cfg.model.sim_dim == 16
+    stacked = torch.randn(4, 32, 24, generator=generator)
+    for head, network in (("F3", "H_real_A"), ("F4", "H_fake_B"), ("F5", "H_real_B"), ("F6", "H_fake_A")):
+        ours = getattr(model, network)(stacked[None])
+        assert (ours - reference_similarity_head(heads[head], stacked)).abs().max() <= TOLERANCE, head
     expected = load_file(reference_checkpoints / "dclgan" / "expected.safetensors")
     assert largest_error_a_to_b(tmp_path / "run", expected) <= TOLERANCE

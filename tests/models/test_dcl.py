@@ -5,6 +5,7 @@ import torch
 
 from pairless.checkpoint import build_model
 from pairless.config import RunConfig
+from pairless.errors import PairlessError
 from pairless.models.contrastive import sampled_patch_nce
 from pairless.nn.similarity import SimilarityProjector, stack_patch_samples
 from tests.conftest import TINY_MODEL
@@ -70,6 +71,13 @@ def test_projector_maps_a_stack_of_patch_sets_to_unit_vectors():
     assert torch.equal(stacked[1, 2], samples[2][5:])
     out = SimilarityProjector(4, dim=8)(stacked)
     assert out.shape == (2, 8) and torch.allclose(out.norm(dim=1), torch.ones(2))
+
+
+@pytest.mark.parametrize("option", ["num_patches", "head_dim"])
+def test_simdcl_refuses_fewer_than_three_patches_or_feature_dims_by_name(option):
+    cfg = RunConfig.defaults("simdcl").override({**TINY_MODEL["simdcl"], option: 2})
+    with pytest.raises(PairlessError, match=f"--{option.replace('_', '-')} 2 is too small for SimDCL.*at least 3"):
+        build_model(cfg)
 
 
 class RecordingUpdater:

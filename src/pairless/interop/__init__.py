@@ -34,7 +34,7 @@ FORMATS = {
     "cut": "taesungp/contrastive-unpaired-translation, CUT: latest_net_G.pth [+ latest_net_F.pth, latest_net_D.pth]",
     "fastcut": "the same repository, FastCUT (same files)",
     "dclgan": "JunlinHan/DCLGAN, DCLGAN: latest_net_G_A/G_B/F1/F2/D_A/D_B.pth",
-    "simdcl": "JunlinHan/DCLGAN, SimDCL: as DCLGAN (the similarity heads F3-F6 are not imported)",
+    "simdcl": "JunlinHan/DCLGAN, SimDCL: as DCLGAN, with the similarity heads F3-F6 if given",
     "ugatit": "znxlwm/UGATIT-pytorch, full or light: <dataset>_params_latest.pt",
 }
 """The formats `pairless import --from` accepts, with the files each reads."""

@@ -33,8 +33,7 @@ class ImportPlan:
 
 def files_by_role(files: list[SourceFile], roles: dict[str, str], source_format: str) -> list[tuple[str, SourceFile]]:
     """(pairless network, file) for files named as the original code names them (`roles`: the original's
-    network name -> pairless's, "" for networks not imported); an unnamed single file is the generator
-    `roles["G"]` stands for."""
+    network name -> pairless's); an unnamed single file is the generator `roles["G"]` stands for."""
     if len(files) == 1 and files[0].role is None and "G" in roles:
         return [(roles["G"], files[0])]
     found: dict[str, SourceFile] = {}
@@ -47,7 +46,6 @@ def files_by_role(files: list[SourceFile], roles: dict[str, str], source_format:
         network = roles[file.role]
         if network in found:
             raise PairlessError(f"{found[network].path} and {file.path} both hold network {file.role}; give one")
-        if network:
-            found[network] = file
+        found[network] = file
         pairs.append((network, file))
     return pairs

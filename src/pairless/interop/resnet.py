@@ -30,6 +30,9 @@ convolution and norm one index up. Dropout has no weights and is the identity wh
 original's `--eval`)."""
 DISCRIMINATOR = KeyNames(to_here=[(r"^model\.", "layers.")], to_there=[(r"^layers\.", "model.")])
 PATCH_HEADS = KeyNames(to_here=[(r"^mlp_(\d+)\.", r"mlps.\1.")], to_there=[(r"^mlps\.(\d+)\.", r"mlp_\1.")])
+SIMILARITY_HEAD = KeyNames(to_here=[(r"^model\.0\.", "conv."), (r"^model\.4\.", "mlp.0."), (r"^model\.6\.", "mlp.2.")],
+                           to_there=[(r"^conv\.", "model.0."), (r"^mlp\.0\.", "model.4."), (r"^mlp\.2\.", "model.6.")])
+"""SimDCL's MappingF: conv, ReLU, pool, flatten, Linear, ReLU, Linear in one Sequential."""
 
 CYCLE_ROLES = {"G_A": "G_AB", "G_B": "G_BA", "D_A": "D_B", "D_B": "D_A"}
 ROLES = {
@@ -37,11 +40,10 @@ ROLES = {
     "cut": {"G": "G", "D": "D", "F": "F"},
     "fastcut": {"G": "G", "D": "D", "F": "F"},
     "dclgan": {**CYCLE_ROLES, "F1": "F_A", "F2": "F_B"},
-    "simdcl": {**CYCLE_ROLES, "F1": "F_A", "F2": "F_B", "F3": "", "F4": "", "F5": "", "F6": ""},
+    "simdcl": {**CYCLE_ROLES, "F1": "F_A", "F2": "F_B",
+               "F3": "H_real_A", "F4": "H_fake_B", "F5": "H_real_B", "F6": "H_fake_A"},
 }
-"""Per format: the original's network names (from the file names) -> pairless's ("": not imported)."""
-SIMILARITY_HEADS_NOTE = ("SimDCL's similarity heads (F3-F6) are not imported: the original's convolution there is "
-                         "unpadded, pairless's padded, so they compute other values; fine-tuning starts them anew")
+"""Per format: the original's network names (from the file names) -> pairless's."""
 TRAINING_OPTIONS = "train_opt.txt"
 """Where the CUT and DCLGAN repositories write the options of a training run, beside its checkpoints."""
 
@@ -83,10 +85,6 @@ def _is_generator(content) -> bool:
 def plan_import(files: list[SourceFile], source_format: str, options: dict[str, str]) -> ImportPlan:
     plan = ImportPlan(source_format, source_format, _settings_from_options(options), [])
     for network, file in files_by_role(files, ROLES[source_format], source_format):
-        if not network:
-            if SIMILARITY_HEADS_NOTE not in plan.notes:
-                plan.notes.append(SIMILARITY_HEADS_NOTE)
-            continue
         state, label = file.state_dict(), file.path.name
         if network.startswith("G"):
             names = _merge(plan, generator_settings(state, label, direction=network), label)
@@ -95,6 +93,8 @@ def plan_import(files: list[SourceFile], source_format: str, options: dict[str, 
                                   f"original does with --eval (dropout off); fine-tuning trains without dropout")
         elif network.startswith("D"):
             names = _merge(plan, discriminator_settings(state, label), label)
+        elif network.startswith("H"):
+            names = _merge(plan, similarity_head_settings(state, label), label)
         else:
             names = _merge(plan, head_settings(state, label), label)
         plan.networks.append(NetworkSource(network, state, names, label))
@@ -148,6 +148,12 @@ def head_settings(state: StateDict, source: str) -> tuple[dict[str, Any], KeyNam
     if not firsts:
         raise PairlessError(f"{source}: not the patch-projection MLPs of CUT/DCLGAN (no mlp_0.0.weight)")
     return {"model.head_dim": int(weight_of(state, "mlp_0.0.weight", 2, source).shape[0])}, PATCH_HEADS
+
+
+def similarity_head_settings(state: StateDict, source: str) -> tuple[dict[str, Any], KeyNames]:
+    if "model.0.weight" not in state:
+        raise PairlessError(f"{source}: not a similarity head of SimDCL (no model.0.weight)")
+    return {"model.sim_dim": int(weight_of(state, "model.0.weight", 4, source).shape[0])}, SIMILARITY_HEAD
 
 
 def _indexed(state: StateDict, pattern: str) -> dict:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 import torch
 from torch import Tensor
 
+from pairless.errors import PairlessError
 from pairless.fields import bounded
 from pairless.losses.adversarial import GanMode, discriminator_loss, generator_loss
 from pairless.losses.reconstruction import identity_loss
@@ -102,6 +103,7 @@ class DCLModel(CycleTranslationModel):
         self.F_B = PatchSampleMLP(self.G_BA.feature_channels(c.nce_layers), c.head_dim)
         self.heads = ["F_A", "F_B"]
         if c.lambda_sim > 0:
+            check_similarity_inputs(c)
             for name in ("H_real_A", "H_fake_A", "H_real_B", "H_fake_B"):
                 setattr(self, name, SimilarityProjector(len(c.nce_layers), c.sim_dim))
             self.heads += ["H_real_A", "H_fake_A", "H_real_B", "H_fake_B"]
@@ -183,6 +185,15 @@ class DCLModel(CycleTranslationModel):
     def visuals(self, batch: dict[str, Tensor]) -> list[dict[str, Tensor]]:
         return [{"real_A": batch["A"], "fake_B": self.G_AB(batch["A"]), "idt_A": self.G_BA(batch["A"])},
                 {"real_B": batch["B"], "fake_A": self.G_BA(batch["B"]), "idt_B": self.G_AB(batch["B"])}]
+
+
+def check_similarity_inputs(c: DCLConfig) -> None:
+    """SimDCL's heads read [patches, feature dims] through an unpadded 3x3 convolution."""
+    smallest = SimilarityProjector.SMALLEST_SIDE
+    for option, value in (("--num-patches", c.num_patches), ("--head-dim", c.head_dim)):
+        if value < smallest:
+            raise PairlessError(f"{option} {value} is too small for SimDCL: its similarity heads read the sampled "
+                                f"patches with a 3x3 convolution, which needs at least {smallest}")
 
 
 DCLGAN_PAPER_TEXT = Preset("the paper's text: image pools of 50, lr 1e-4 (400 epochs as the code)",

@@ -11,11 +11,14 @@ from torch import Tensor, nn
 
 class SimilarityProjector(nn.Module):
     """Treats the sampled features of one image, [layers, patches, dim], as a layers-channel picture:
-    3x3 stride-2 conv to `dim`, ReLU, global average pool, Linear-ReLU-Linear, L2-normalise."""
+    3x3 stride-2 conv to `dim` (unpadded, as the reference's MappingF), ReLU, global average pool,
+    Linear-ReLU-Linear, L2-normalise. Patches and feature dimensions must each number at least 3."""
+
+    SMALLEST_SIDE = 3
 
     def __init__(self, n_layers: int, dim: int = 64):
         super().__init__()
-        self.conv = nn.Conv2d(n_layers, dim, 3, stride=2, padding=1)
+        self.conv = nn.Conv2d(n_layers, dim, 3, stride=2)
         self.mlp = nn.Sequential(nn.Linear(dim, dim), nn.ReLU(inplace=True), nn.Linear(dim, dim))
 
     def forward(self, stacked: Tensor) -> Tensor:
