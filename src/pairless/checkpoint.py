@@ -22,7 +22,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_safetensors_bytes
 
-from pairless.config import RunConfig
+from pairless.config import RunConfig, checkpoint_metadata
 from pairless.errors import PairlessError, writing
 from pairless.models.base import Method, TranslationModel
 from pairless.models.registry import get_method
@@ -311,13 +311,10 @@ def find_resume_point(run_dir: Path) -> ResumePoint:
 
 def saved_step(path: Path) -> int:
     """The step a pairless weights file was saved at, from its header alone."""
-    try:
-        with open(path, "rb") as f:
-            header = f.read(8)
-            metadata = _safetensors_metadata(header + f.read(int.from_bytes(header, "little")))
-        return int(metadata["step"])
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise PairlessError(f"cannot resume: the step of {path} is unreadable ({exc})") from None
+    step = checkpoint_metadata(path).get("step", "")
+    if not step.isdigit():
+        raise PairlessError(f"cannot resume: checkpoint {path} is damaged: its step is {step!r}, not a number")
+    return int(step)
 
 
 def read_state(path: Path) -> dict[str, Any]:

@@ -351,15 +351,22 @@ def refuse_resuming_an_import(run_dir: Path) -> None:
                             f"start a new run from it with --init {run_dir}")
 
 
+def checkpoint_metadata(path: Path) -> dict[str, str]:
+    """The metadata of a safetensors file, read from its header alone."""
+    try:
+        with safe_open(str(path), framework="pt") as checkpoint:
+            return checkpoint.metadata() or {}
+    except FileNotFoundError:
+        raise PairlessError(f"checkpoint not found: {path}") from None
+    except (SafetensorError, OSError) as exc:
+        raise PairlessError(f"cannot read checkpoint {path}: {exc}") from None
+
+
 def _checkpoint_config(path: Path) -> dict:
     """The run config in a pairless checkpoint's metadata."""
     try:
-        with safe_open(str(path), framework="pt") as checkpoint:
-            metadata = checkpoint.metadata() or {}
-        data = json.loads(metadata["config"])
-    except FileNotFoundError:
-        raise PairlessError(f"checkpoint not found: {path}") from None
-    except (SafetensorError, OSError, KeyError, json.JSONDecodeError) as exc:
+        data = json.loads(checkpoint_metadata(path)["config"])
+    except (KeyError, json.JSONDecodeError) as exc:
         raise PairlessError(f"{path} holds no readable pairless config ({type(exc).__name__}: {exc})") from None
     if not isinstance(data, dict):
         raise PairlessError(f"{path}: its config is not a mapping")
