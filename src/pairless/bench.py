@@ -10,7 +10,6 @@ resumes them.
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from pairless.eval.paired import score_folders
 from pairless.models.base import TranslationModel
 from pairless.models.registry import get_method
 from pairless.train.loop import train
+from pairless.train.monitor import read_records
 from pairless.translator import Translator, translate_paths
 
 COLUMNS = ("task", "model", "seed", "steps", "l1", "psnr", "ssim", "fid_local", "kid_local", "domain_score",
@@ -105,14 +105,9 @@ def train_to(cfg: RunConfig, run_dir: Path) -> None:
 
 def last_rate(run_dir: Path) -> float:
     """The training speed of the last log record (evaluation records carry none)."""
-    for line in reversed((run_dir / "metrics.jsonl").read_text().splitlines()):
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:  # a line cut off by a killed run
-            continue
-        if isinstance(record, dict) and "it_per_s" in record:
-            return record["it_per_s"]
-    return float("nan")
+    rates = [record["it_per_s"] for record in read_records(run_dir / "metrics.jsonl", strict=False)
+             if "it_per_s" in record]
+    return rates[-1] if rates else float("nan")
 
 
 def run_bench(tasks: list[str], models: list[str], steps: int, out: str | Path, size: int = 64,

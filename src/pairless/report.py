@@ -7,13 +7,13 @@ import base64
 import html
 import json
 import math
-import warnings
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
 from pairless.errors import PairlessError, writing
 from pairless.ranking import LOWER_IS_BETTER, RANKED_METRICS, is_better
+from pairless.train.monitor import read_records
 
 BOOKKEEPING = {"step", "lr", "it_per_s"}
 MAX_SAMPLE_GRIDS = 6
@@ -31,12 +31,8 @@ def read_metrics(run_dir: Path) -> tuple[dict[str, dict[str, list]], dict[str, l
         raise PairlessError(f"{run_dir} has no metrics.jsonl: is it a pairless run folder?")
     scalars: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
     evals: dict[str, list] = defaultdict(list)
-    lines = path.read_text().splitlines()
-    for number, line in enumerate(lines, 1):
-        record = metrics_record(path, number, line, last=number == len(lines)) if line.strip() else None
-        if record is None:
-            continue
-        step = record.get("step")
+    for record in read_records(path):
+        step = record["step"]
         for name, value in record.get("eval", {}).items():
             evals[name].append((step, value))
         for name, value in record.items():
@@ -45,22 +41,6 @@ def read_metrics(run_dir: Path) -> tuple[dict[str, dict[str, list]], dict[str, l
             group, _, short = name.rpartition("/")
             scalars[group or "losses"][short].append((step, value))
     return scalars, evals
-
-
-def metrics_record(path: Path, number: int, line: str, last: bool) -> dict | None:
-    """One line of metrics.jsonl as the record of a log step; a cut-off last line (a run killed while it
-    wrote) is skipped with a warning, anything else that is not such a record is an error naming the line."""
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError:
-        if last:
-            warnings.warn(f"{path}, line {number}: cut off (a run killed while writing it); skipped", stacklevel=2)
-            return None
-        raise PairlessError(f"{path}, line {number}: not valid JSON") from None
-    if not (isinstance(record, dict) and isinstance(record.get("step"), int)
-            and isinstance(record.get("eval", {}), dict)):
-        raise PairlessError(f"{path}, line {number}: not the record of a log step (a JSON object with a step)")
-    return record
 
 
 def plot_curves(series: dict[str, list], title: str, path: Path) -> Path:

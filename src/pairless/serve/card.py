@@ -15,6 +15,7 @@ from pathlib import Path
 
 from pairless.config import RunConfig
 from pairless.data.images import list_images
+from pairless.train.monitor import read_records
 
 DOMAIN_PAIR = re.compile(r"^([^\W\d_][^2]*)2([^\W\d_].*)$")
 """A data folder named like horse2zebra or summer2winter_yosemite names its two domains."""
@@ -121,16 +122,10 @@ def training_scores(run_dir: Path) -> list[dict]:
     path = run_dir / "metrics.jsonl"
     if not path.is_file():
         return []
-    last = None
-    for line in path.read_text(errors="replace").splitlines():
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(record, dict) and isinstance(record.get("eval"), dict):
-            last = record
-    if last is None:
+    evaluations = [record for record in read_records(path, strict=False) if record.get("eval")]
+    if not evaluations:
         return []
+    last = evaluations[-1]
     return [{"source": "--eval-every, while training", "step": last.get("step"), "direction": "AtoB",
              "split": "test", "rows": score_rows(last["eval"])}]
 
