@@ -93,7 +93,7 @@ def test_files_that_disagree_on_the_architecture(cut_files, reference_checkpoint
             state[key] = state[key][:4]
     edit(tmp_path / "latest_net_D_A.pth", halve)
     refused([reference_checkpoints / "cyclegan" / "latest_net_G_A.pth", tmp_path / "latest_net_D_A.pth"],
-            tmp_path / "run", "latest_net_D_A.pth implies --width 4, another file 8", source_format="cyclegan")
+            tmp_path / "run", "latest_net_D_A.pth implies --width 4, another network 8", source_format="cyclegan")
 
 
 def test_projection_heads_for_other_layers_ask_for_nce_layers(cut_files, tmp_path):

@@ -30,6 +30,15 @@ class ImportPlan:
     networks: list[NetworkSource]
     notes: list[str] = field(default_factory=list)
 
+    def add_settings(self, found: dict[str, Any], source: str) -> None:
+        """Settings one network implies; every network of one model must imply the same."""
+        for key, value in found.items():
+            if self.settings.setdefault(key, value) != value:
+                option = "--" + key.rsplit(".", 1)[-1].replace("_", "-")
+                raise PairlessError(f"{source} implies {option} {value}, another network {self.settings[key]}; "
+                                    f"pairless builds the networks of one model with one {option}: import the "
+                                    f"files separately")
+
 
 def files_by_role(files: list[SourceFile], roles: dict[str, str], source_format: str) -> list[tuple[str, SourceFile]]:
     """(pairless network, file) for files named as the original code names them (`roles`: the original's

@@ -103,12 +103,7 @@ def plan_import(files: list[SourceFile], source_format: str, options: dict[str, 
 
 def _merge(plan: ImportPlan, found: tuple[dict[str, Any], KeyNames], source: str) -> KeyNames:
     settings, names = found
-    for key, value in settings.items():
-        if key in plan.settings and plan.settings[key] != value:
-            option = "--" + key.split(".", 1)[1].replace("_", "-")
-            raise PairlessError(f"{source} implies {option} {value}, another file {plan.settings[key]}; pairless "
-                                f"builds the networks of one model with one {option}: import the files separately")
-        plan.settings[key] = value
+    plan.add_settings(settings, source)
     return names
 
 

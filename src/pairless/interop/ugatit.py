@@ -91,10 +91,7 @@ def plan_import(files: list[SourceFile]) -> ImportPlan:
         label = f"{file.path.name} [{name}]"
         found = generator_settings(state, label, network) if name.startswith("gen") else discriminator_settings(
             state, label, name)
-        for key, value in found.items():
-            if plan.settings.setdefault(key, value) != value:
-                raise PairlessError(f"{label} implies {key.split('.')[1]} {value}, another network "
-                                    f"{plan.settings[key]}: not one U-GAT-IT model")
+        plan.add_settings(found, label)
         plan.networks.append(NetworkSource(network, state, GENERATOR if name.startswith("gen") else DISCRIMINATOR,
                                            label))
     plan.method = "ugatit-light" if plan.settings.pop("light") else "ugatit"
