@@ -297,12 +297,15 @@ def find_resume_point(run_dir: Path) -> ResumePoint:
         step, partner = int(digits), weights.with_name(f"step_{digits}.state.pt")
         if consistent and step <= latest_step:
             break
-        if partner.is_file() and saved_step(weights) == step and read_state(partner)["step"] == step:
+        if not partner.is_file() or saved_step(weights) != step:
+            continue
+        saved = read_state(partner)
+        if saved["step"] == step:
             if not consistent:
                 warnings.warn(f"{run_dir / WEIGHTS} is from step {latest_step} but {run_dir / STATE} from step "
                               f"{state['step']} (a process stopped between writing them); resuming from {weights}",
                               stacklevel=2)
-            return ResumePoint(weights, read_state(partner), step)
+            return ResumePoint(weights, saved, step)
     if not consistent:
         raise PairlessError(f"cannot resume {run_dir}: {WEIGHTS} is from step {latest_step} but {STATE} from "
                             f"step {state['step']}, and checkpoints/ holds no complete pair to resume from")
