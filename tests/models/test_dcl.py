@@ -48,7 +48,7 @@ def test_simdcl_similarity_reaches_all_projectors_heads_and_encoders():
     model = tiny("simdcl")
     ab, ba = nce_terms(model, torch.rand(1, 3, 32, 32) * 2 - 1, torch.rand(1, 3, 32, 32) * 2 - 1,
                        keys_need_grad=True)
-    model.similarity(ab, ba, batch_size=1).backward()
+    model.similarity(ab.keys, ba.queries, ba.keys, ab.queries, batch_size=1).backward()
     for name in ("H_real_A", "H_fake_A", "H_real_B", "H_fake_B", "F_A", "F_B"):
         assert head_gradient(getattr(model, name)) > 0, name
     assert model.G_AB.layers[1].weight.grad is not None and model.G_AB.layers[1].weight.grad.abs().sum() > 0
@@ -106,6 +106,33 @@ def test_simdcl_weighs_its_objective_as_the_reference_code():
     expected = (0.5 * (losses["G_gan"] + losses["nce_AB"] + losses["nce_BA"] + losses["idt"])
                 + 10 * losses["sim"])
     assert torch.allclose(losses["total_G"], expected)
+
+
+@pytest.mark.parametrize("resample", [True, False])
+def test_simdcl_embeds_generated_images_from_patches_drawn_anew_as_the_reference(resample):
+    """The reference projects fake B with F_B and fake A with F_A once more, at fresh positions, for the
+    similarity loss; --no-sim-resample reuses the PatchNCE queries. The sim term is the formula on those."""
+    torch.manual_seed(0)
+    cfg = RunConfig.defaults("simdcl").override({"size": 32, **TINY_MODEL["simdcl"], "sim_resample": resample})
+    model, fresh = build_model(cfg), {}
+    used: dict = {}
+
+    def record(into, name, value):
+        into[name] = value  # a hook that returns nothing leaves the output as it is
+
+    for head in ("F_A", "F_B"):
+        getattr(model, head).register_forward_hook(lambda module, args, out, head=head: record(fresh, head, out[0]))
+    for net in ("H_real_A", "H_fake_A", "H_real_B", "H_fake_B"):
+        getattr(model, net).register_forward_hook(lambda module, args, out, net=net: record(used, net, args[0]))
+    images = {"A": torch.rand(1, 3, 32, 32) * 2 - 1, "B": torch.rand(1, 3, 32, 32) * 2 - 1}
+    losses = model.train_step(images, RecordingUpdater())
+    assert set(fresh) == ({"F_A", "F_B"} if resample else set())
+    if resample:
+        assert torch.equal(used["H_fake_B"], stack_patch_samples(fresh["F_B"], 1))
+        assert torch.equal(used["H_fake_A"], stack_patch_samples(fresh["F_A"], 1))
+    expected = ((model.H_real_A(used["H_real_A"]) - model.H_fake_A(used["H_fake_A"])).abs().mean()
+                + (model.H_real_B(used["H_real_B"]) - model.H_fake_B(used["H_fake_B"])).abs().mean())
+    assert torch.allclose(losses["sim"], expected)
 
 
 def test_dclgan_and_simdcl_default_to_the_reference_code_and_keep_the_paper_text_as_a_preset():

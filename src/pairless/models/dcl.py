@@ -42,7 +42,6 @@ from pairless.models.base import (
 from pairless.models.contrastive import (
     REFERENCE_DATA,
     PatchNCEOptions,
-    SampledPatchNCE,
     antialias_up_for,
     check_nce_layers,
     sampled_patch_nce,
@@ -72,6 +71,10 @@ class DCLConfig(ResnetOptions, FeatureLossOptions, PatchNCEOptions):
     lambda_sim: float = 0.0
     """SimDCL's similarity loss weight (0 = DCLGAN); the term is added outside the halved objective."""
     sim_dim: int = bounded(64, at_least=1)
+    sim_resample: bool = True
+    """Embed generated images for the similarity loss from patches drawn anew, as the reference code does;
+    off reuses the patches PatchNCE sampled from them (drawn for the other image, so just as independent of
+    the real image they are compared with): the same expected gradient for two fewer projection passes."""
     pool_size: int = bounded(0, at_least=0)
     """Generated images kept for the discriminator update; 0 (the reference code) uses the current ones."""
     head_lr: float | None = 1e-3
@@ -143,16 +146,22 @@ class DCLModel(CycleTranslationModel):
             extra = (feature_losses(c, self.D_B, real_b, fake_b, "_B")
                      | feature_losses(c, self.D_A, real_a, fake_a, "_A"))
         need_key_grad, patches = c.lambda_sim > 0, self.patch_count(feats_ab)
-        nce_ab = sampled_patch_nce(self.G_BA(fake_b, c.nce_layers, encode_only=True), [f[:n] for f in feats_ab],
-                                   self.F_B, self.F_A, c, need_key_grad, patches)
-        nce_ba = sampled_patch_nce(self.G_AB(fake_a, c.nce_layers, encode_only=True), [f[:n] for f in feats_ba],
-                                   self.F_A, self.F_B, c, need_key_grad, patches)
+        fake_b_features = self.G_BA(fake_b, c.nce_layers, encode_only=True)
+        fake_a_features = self.G_AB(fake_a, c.nce_layers, encode_only=True)
+        nce_ab = sampled_patch_nce(fake_b_features, [f[:n] for f in feats_ab], self.F_B, self.F_A, c, need_key_grad,
+                                   patches)
+        nce_ba = sampled_patch_nce(fake_a_features, [f[:n] for f in feats_ba], self.F_A, self.F_B, c, need_key_grad,
+                                   patches)
         terms = {"G_gan": loss_gan, "nce_AB": nce_ab.loss, "nce_BA": nce_ba.loss}
         if self.use_idt:
             terms["idt"] = identity_loss(idt_b, real_b) + identity_loss(idt_a, real_a)
         terms |= extra
         if c.lambda_sim > 0:
-            terms["sim"] = self.similarity(nce_ab, nce_ba, n)
+            fake_b_samples, fake_a_samples = nce_ab.queries, nce_ba.queries
+            if c.sim_resample:
+                fake_b_samples = self.F_B(fake_b_features, patches)[0]
+                fake_a_samples = self.F_A(fake_a_features, patches)[0]
+            terms["sim"] = self.similarity(nce_ab.keys, fake_a_samples, nce_ba.keys, fake_b_samples, n)
         # The objective of the reference code is halved, except for the feature and similarity terms.
         g = Objective("G", terms, {"G_gan": 0.5 * c.lambda_gan, "nce_AB": 0.5 * c.lambda_nce,
                                    "nce_BA": 0.5 * c.lambda_nce, "idt": 0.5 * c.lambda_idt, "sim": c.lambda_sim,
@@ -173,14 +182,15 @@ class DCLModel(CycleTranslationModel):
             self.warned_patch_count = True
         return available
 
-    def similarity(self, nce_ab: SampledPatchNCE, nce_ba: SampledPatchNCE, batch_size: int) -> Tensor:
-        """L1 between same-domain embeddings: real A (keys of A->B) vs fake A (queries of B->A), and
-        real B (keys of B->A) vs fake B (queries of A->B); every layer must hold as many samples."""
+    def similarity(self, real_a: list[Tensor], fake_a: list[Tensor], real_b: list[Tensor], fake_b: list[Tensor],
+                   batch_size: int) -> Tensor:
+        """L1 between same-domain embeddings of projected patch samples (per layer, [B * P, dim]): real A
+        (the keys of A->B) vs fake A, real B (the keys of B->A) vs fake B; every layer holds P samples."""
         def embed(net, samples):
             return net(stack_patch_samples(samples, batch_size))
 
-        return (similarity_loss(embed(self.H_real_A, nce_ab.keys), embed(self.H_fake_A, nce_ba.queries))
-                + similarity_loss(embed(self.H_real_B, nce_ba.keys), embed(self.H_fake_B, nce_ab.queries)))
+        return (similarity_loss(embed(self.H_real_A, real_a), embed(self.H_fake_A, fake_a))
+                + similarity_loss(embed(self.H_real_B, real_b), embed(self.H_fake_B, fake_b)))
 
     def visuals(self, batch: dict[str, Tensor]) -> list[dict[str, Tensor]]:
         return [{"real_A": batch["A"], "fake_B": self.G_AB(batch["A"]), "idt_A": self.G_BA(batch["A"])},
