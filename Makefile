@@ -26,7 +26,7 @@ lint: $(VENV)/.installed
 	$(PY) -m ruff check src tests benchmarks
 	$(PY) -m mypy
 
-# Debian's chromium, which the web app's browser test drives (tests/test_serve.py); a no-op once installed.
+# Debian's chromium, which the web app's browser test drives (tests/serve/test_browser.py); a no-op once installed.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 browser:
 	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && \
