@@ -21,7 +21,7 @@ LAYERS = (
     ("models",),
     ("losses", "nn"),
     ("data",),
-    ("errors", "devices", "fields", "ranking", "tiling"),
+    ("errors", "devices", "fields", "ranking", "tiling", "metrics_file"),
 )
 LEVEL = {part: level for level, parts in enumerate(LAYERS) for part in parts}
 

@@ -79,7 +79,7 @@ def test_a_line_cut_off_by_a_killed_run_is_skipped_with_a_warning(tmp_path):
     assert scalars["losses"]["G"] == [(1, 1.0), (2, 0.5)]
 
 
-@pytest.mark.parametrize("line", ["[1, 2]", "3", '{"G": 1.0}', '{"step": "abc"}', '{"step": 1, "eval": [1]}'])
+@pytest.mark.parametrize("line", ["[1, 2]", "3", "null", '{"G": 1.0}', '{"step": "abc"}', '{"step": 1, "eval": [1]}'])
 def test_a_metrics_line_that_is_json_but_not_a_record_is_named(tmp_path, line):
     (tmp_path / "metrics.jsonl").write_text(f'{{"step": 1, "G": 1.0}}\n{line}\n{{"step": 3, "G": 1.0}}\n')
     with pytest.raises(PairlessError, match="metrics.jsonl, line 2: not the record of a log step"):

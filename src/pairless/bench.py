@@ -13,7 +13,7 @@ import csv
 from collections.abc import Sequence
 from pathlib import Path
 
-from pairless.checkpoint import WEIGHTS
+from pairless.checkpoint import holds_saved_run
 from pairless.config import RunConfig
 from pairless.data.synthetic import make_synthetic_dataset
 from pairless.devices import resolve_device
@@ -22,10 +22,10 @@ from pairless.eval.domain import LocalFeatures, domain_classifier_for
 from pairless.eval.evaluate import COLLAPSE_THRESHOLD, SplitFolders, distribution_scores, split_folders
 from pairless.eval.imageset import folder_paths, load_image_set
 from pairless.eval.paired import score_folders
+from pairless.metrics_file import read_records
 from pairless.models.base import TranslationModel
 from pairless.models.registry import get_method
 from pairless.train.loop import train
-from pairless.train.monitor import read_records
 from pairless.translator import Translator, translate_paths
 
 COLUMNS = ("task", "model", "seed", "steps", "l1", "psnr", "ssim", "fid_local", "kid_local", "domain_score",
@@ -97,7 +97,7 @@ def check_data_folder(folder: Path) -> None:
 
 def train_to(cfg: RunConfig, run_dir: Path) -> None:
     """Train, resume an unfinished run, or keep a finished one."""
-    resume = (run_dir / WEIGHTS).is_file()
+    resume = holds_saved_run(run_dir)
     result = train(cfg, run_dir, resume=resume, quiet=True)
     if result.interrupted:
         raise StoppedBySignal(result.stop_signal)

@@ -31,6 +31,8 @@ from pairless.nn.resnet_generator import checkpoint_residual_blocks
 FORMAT = "pairless/1"
 WEIGHTS = "latest.safetensors"
 STATE = "latest.state.pt"
+CHECKPOINTS = "checkpoints"
+"""The folder of a run's step-numbered checkpoints (the last --keep-last of them)."""
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -94,7 +96,7 @@ def save_checkpoint(run_dir: Path, model: Method, cfg: RunConfig, step: int,
     weights = weights_bytes(model, cfg, step)
     state = state_bytes({"step": step, "model": model.training_state(), **trainer_state})
     if keep_last > 0:
-        folder = run_dir / "checkpoints"
+        folder = run_dir / CHECKPOINTS
         atomic_write(folder / f"step_{step:08d}.safetensors", weights)
         atomic_write(folder / f"step_{step:08d}.state.pt", state)
         prune_checkpoints(folder, keep_last)
@@ -116,7 +118,7 @@ def check_new_run_dir(run_dir: Path) -> None:
     checkpoint may be started again."""
     if run_dir.exists() and not run_dir.is_dir():
         raise PairlessError(f"--out {run_dir} is a file; a run needs a folder of its own: choose another --out")
-    if (run_dir / WEIGHTS).exists():
+    if holds_saved_run(run_dir):
         raise PairlessError(f"{run_dir} already holds a run; resume it with --resume {run_dir} or choose "
                             f"another --out")
     if not run_dir.is_dir() or all((run_dir / name).is_file() for name in STARTED_RUN):
@@ -140,10 +142,30 @@ def new_folder_in(folder: Path, name: str = "run") -> Path:
 
 
 def prune_checkpoints(folder: Path, keep_last: int) -> None:
-    steps = sorted(p.name[: -len(".safetensors")] for p in folder.glob("step_*.safetensors"))
-    for stem in steps[:-keep_last]:
-        for suffix in (".safetensors", ".state.pt"):
-            (folder / f"{stem}{suffix}").unlink(missing_ok=True)
+    for _, weights in step_numbered_weights(folder)[:-keep_last]:
+        weights.unlink(missing_ok=True)
+        state_beside(weights).unlink(missing_ok=True)
+
+
+def step_numbered_weights(folder: Path) -> list[tuple[int, Path]]:
+    """(step, weights file) of the step-numbered checkpoints in `folder`, oldest first."""
+    found = []
+    for weights in folder.glob("step_*.safetensors"):
+        digits = weights.name[len("step_"):-len(".safetensors")]
+        if digits.isdigit():
+            found.append((int(digits), weights))
+    return sorted(found)
+
+
+def state_beside(weights: Path) -> Path:
+    """The state file saved with a step-numbered weights file."""
+    return weights.with_name(weights.name[:-len(".safetensors")] + ".state.pt")
+
+
+def holds_saved_run(run_dir: Path) -> bool:
+    """Whether a run folder holds a checkpoint: `latest.safetensors`, or a step-numbered one (a process
+    killed during its first save may have written those alone)."""
+    return (run_dir / WEIGHTS).is_file() or bool(step_numbered_weights(run_dir / CHECKPOINTS))
 
 
 def resolve_checkpoint(path: str | Path) -> Path:
@@ -285,31 +307,34 @@ class ResumePoint:
 
 def find_resume_point(run_dir: Path) -> ResumePoint:
     """The newest complete save of a run folder. `latest.*` normally; a step-numbered pair under
-    checkpoints/ when it is newer, or when a process killed between the two `latest` writes left them
-    from different steps (each file is written atomically, the pair is not)."""
-    latest_step = saved_step(run_dir / WEIGHTS)
-    state = read_state(run_dir / STATE)
-    consistent = state["step"] == latest_step
-    for weights in sorted((run_dir / "checkpoints").glob("step_*.safetensors"), reverse=True):
-        digits = weights.name[len("step_"):-len(".safetensors")]
-        if not digits.isdigit():
-            continue
-        step, partner = int(digits), weights.with_name(f"step_{digits}.state.pt")
-        if consistent and step <= latest_step:
+    checkpoints/ when it is newer, or when a process killed while saving left `latest.*` incomplete or
+    from two steps (each file is written atomically, the pair is not)."""
+    latest_step = saved_step(run_dir / WEIGHTS) if (run_dir / WEIGHTS).is_file() else None
+    state = read_state(run_dir / STATE) if latest_step is not None and (run_dir / STATE).is_file() else None
+    complete = state is not None and state.get("step") == latest_step
+    for step, weights in reversed(step_numbered_weights(run_dir / CHECKPOINTS)):
+        if complete and latest_step is not None and step <= latest_step:
             break
-        if not partner.is_file() or saved_step(weights) != step:
+        if not state_beside(weights).is_file() or saved_step(weights) != step:
             continue
-        saved = read_state(partner)
-        if saved["step"] == step:
-            if not consistent:
-                warnings.warn(f"{run_dir / WEIGHTS} is from step {latest_step} but {run_dir / STATE} from step "
-                              f"{state['step']} (a process stopped between writing them); resuming from {weights}",
-                              stacklevel=2)
+        saved = read_state(state_beside(weights))
+        if saved.get("step") == step:
+            if not complete:
+                warnings.warn(f"{_incomplete(latest_step, state)} (a process stopped while saving); "
+                              f"resuming from {weights}", stacklevel=2)
             return ResumePoint(weights, saved, step)
-    if not consistent:
-        raise PairlessError(f"cannot resume {run_dir}: {WEIGHTS} is from step {latest_step} but {STATE} from "
-                            f"step {state['step']}, and checkpoints/ holds no complete pair to resume from")
+    if not complete or state is None or latest_step is None:
+        raise PairlessError(f"cannot resume {run_dir}: {_incomplete(latest_step, state)}, and "
+                            f"{CHECKPOINTS}/ holds no complete pair to resume from")
     return ResumePoint(run_dir / WEIGHTS, state, latest_step)
+
+
+def _incomplete(latest_step: int | None, state: dict[str, Any] | None) -> str:
+    if latest_step is None:
+        return f"{WEIGHTS} is missing"
+    if state is None:
+        return f"{STATE} is missing"
+    return f"{WEIGHTS} is from step {latest_step} but {STATE} from step {state.get('step')}"
 
 
 def saved_step(path: Path) -> int:

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pairless.errors import PairlessError, writing
+from pairless.metrics_file import read_records
 from pairless.ranking import LOWER_IS_BETTER, RANKED_METRICS, is_better
-from pairless.train.monitor import read_records
 
 BOOKKEEPING = {"step", "lr", "it_per_s"}
 MAX_SAMPLE_GRIDS = 6

@@ -101,6 +101,16 @@ def test_projection_heads_for_other_layers_ask_for_nce_layers(cut_files, tmp_pat
         import_checkpoints([cut_files], tmp_path / "run", options={"nce-layers": "4,8,12"})
 
 
+def test_similarity_heads_for_other_layers_ask_for_nce_layers(reference_checkpoints, tmp_path):
+    folder = tmp_path / "simdcl"
+    shutil.copytree(reference_checkpoints / "dclgan", folder)
+    torch.save({"model.0.weight": torch.ones(16, 3, 3, 3), "model.0.bias": torch.ones(16),
+                "model.4.weight": torch.ones(16, 16), "model.4.bias": torch.ones(16),
+                "model.6.weight": torch.ones(16, 16), "model.6.bias": torch.ones(16)}, folder / "latest_net_F3.pth")
+    refused([folder], tmp_path / "run", r"latest_net_F3.pth holds 3 input channels \(one per PatchNCE layer\), but "
+                                        r"--nce-layers 4,8,12,16 has 4")
+
+
 def test_a_format_that_does_not_fit_the_files(reference_checkpoints, tmp_path):
     refused([reference_checkpoints / "cut"], tmp_path / "run", "is not a UGATIT-pytorch checkpoint", "ugatit")
     refused([reference_checkpoints / "ugatit"], tmp_path / "run", "is a UGATIT-pytorch checkpoint, not cut", "cut")

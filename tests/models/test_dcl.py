@@ -7,6 +7,7 @@ from pairless.checkpoint import build_model
 from pairless.config import RunConfig
 from pairless.errors import PairlessError
 from pairless.models.contrastive import sampled_patch_nce
+from pairless.nn.patch_sampler import per_layer
 from pairless.nn.similarity import SimilarityProjector, stack_patch_samples
 from tests.conftest import TINY_MODEL
 
@@ -75,9 +76,9 @@ def test_projector_maps_a_stack_of_patch_sets_to_unit_vectors():
 
 @pytest.mark.parametrize("option", ["num_patches", "head_dim"])
 def test_simdcl_refuses_fewer_than_three_patches_or_feature_dims_by_name(option):
-    cfg = RunConfig.defaults("simdcl").override({**TINY_MODEL["simdcl"], option: 2})
     with pytest.raises(PairlessError, match=f"--{option.replace('_', '-')} 2 is too small for SimDCL.*at least 3"):
-        build_model(cfg)
+        RunConfig.defaults("simdcl").override({**TINY_MODEL["simdcl"], option: 2})
+    RunConfig.defaults("dclgan").override({**TINY_MODEL["dclgan"], option: 2})  # no similarity heads
 
 
 class RecordingUpdater:
@@ -114,22 +115,25 @@ def test_simdcl_embeds_generated_images_from_patches_drawn_anew_as_the_reference
     similarity loss; --no-sim-resample reuses the PatchNCE queries. The sim term is the formula on those."""
     torch.manual_seed(0)
     cfg = RunConfig.defaults("simdcl").override({"size": 32, **TINY_MODEL["simdcl"], "sim_resample": resample})
-    model, fresh = build_model(cfg), {}
+    model = build_model(cfg)
+    projected: dict = {"F_A": [], "F_B": []}
     used: dict = {}
-
-    def record(into, name, value):
-        into[name] = value  # a hook that returns nothing leaves the output as it is
-
     for head in ("F_A", "F_B"):
-        getattr(model, head).register_forward_hook(lambda module, args, out, head=head: record(fresh, head, out[0]))
+        project = getattr(model, head).project
+
+        def recording(*args, project=project, head=head, **kwargs):
+            projected[head].append(project(*args, **kwargs))
+            return projected[head][-1]
+
+        getattr(model, head).project = recording
     for net in ("H_real_A", "H_fake_A", "H_real_B", "H_fake_B"):
-        getattr(model, net).register_forward_hook(lambda module, args, out, net=net: record(used, net, args[0]))
+        getattr(model, net).register_forward_hook(lambda module, args, out, net=net: used.update({net: args[0]}))
     images = {"A": torch.rand(1, 3, 32, 32) * 2 - 1, "B": torch.rand(1, 3, 32, 32) * 2 - 1}
     losses = model.train_step(images, RecordingUpdater())
-    assert set(fresh) == ({"F_A", "F_B"} if resample else set())
+    assert [len(projected[h]) for h in ("F_A", "F_B")] == ([3, 3] if resample else [2, 2])  # queries, keys(, fresh)
     if resample:
-        assert torch.equal(used["H_fake_B"], stack_patch_samples(fresh["F_B"], 1))
-        assert torch.equal(used["H_fake_A"], stack_patch_samples(fresh["F_A"], 1))
+        assert torch.equal(used["H_fake_B"], stack_patch_samples(per_layer(projected["F_B"][-1][0]), 1))
+        assert torch.equal(used["H_fake_A"], stack_patch_samples(per_layer(projected["F_A"][-1][0]), 1))
     expected = ((model.H_real_A(used["H_real_A"]) - model.H_fake_A(used["H_fake_A"])).abs().mean()
                 + (model.H_real_B(used["H_real_B"]) - model.H_fake_B(used["H_fake_B"])).abs().mean())
     assert torch.allclose(losses["sim"], expected)

@@ -12,7 +12,7 @@ import time
 import pytest
 import torch
 
-from pairless.checkpoint import build_model, load_model, read_checkpoint, save_checkpoint
+from pairless.checkpoint import build_model, load_model, prune_checkpoints, read_checkpoint, save_checkpoint
 from pairless.data.synthetic import make_synthetic_dataset
 from pairless.errors import PairlessError
 from pairless.train.loop import train
@@ -167,6 +167,33 @@ def test_a_torn_latest_pair_without_step_numbered_copies_is_refused_by_name(stri
     state = (tmp_path / "run" / "latest.state.pt").read_bytes()
     train(cfg, tmp_path / "run", resume=True, quiet=True)
     (tmp_path / "run" / "latest.state.pt").write_bytes(state)
-    with pytest.raises(PairlessError, match=r"latest.safetensors is from step 2 but latest.state.pt from step 1, "
+    with pytest.raises(PairlessError, match=r"latest.safetensors is from step 2 but .*latest.state.pt from step 1, "
                                             r"and checkpoints/ holds no complete pair"):
         train(cfg.override({"train.steps": 3}), tmp_path / "run", resume=True, quiet=True)
+
+
+@pytest.mark.parametrize("lost", ["latest.state.pt", "latest.safetensors"])
+def test_a_kill_during_the_first_save_leaves_a_run_that_resumes(stripes, tmp_path, lost):
+    """The first save writes checkpoints/step_* before latest.*: a process killed in between leaves a
+    run folder whose only complete save is the step-numbered pair. It resumes from it; a new run is
+    refused there, so that pair is never mixed into another run."""
+    cfg = tiny_config("cut", stripes, **{"train.steps": 1, "train.save_every": 1})
+    train(cfg, tmp_path / "run", quiet=True)
+    (tmp_path / "run" / "latest.state.pt").unlink()
+    if lost == "latest.safetensors":
+        (tmp_path / "run" / "latest.safetensors").unlink()
+    with pytest.raises(PairlessError, match="already holds a run; resume it"):
+        train(cfg, tmp_path / "run", quiet=True)
+    with pytest.warns(UserWarning, match=rf"{lost} is missing .*resuming from .*step_00000001.safetensors"):
+        result = train(cfg.override({"train.steps": 2}), tmp_path / "run", resume=True, quiet=True)
+    assert result.step == 2 and read_checkpoint(tmp_path / "run").step == 2
+
+
+def test_step_numbered_checkpoints_are_ordered_by_step_beyond_eight_digits(tmp_path):
+    for step in (99_999_999, 100_000_000, 100_000_001):
+        for suffix in (".safetensors", ".state.pt"):
+            (tmp_path / f"step_{step:08d}{suffix}").write_bytes(b"")
+    prune_checkpoints(tmp_path, keep_last=2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "step_100000000.safetensors", "step_100000000.state.pt", "step_100000001.safetensors",
+        "step_100000001.state.pt"]

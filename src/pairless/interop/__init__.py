@@ -23,10 +23,11 @@ from pairless.config import IMPORT_RECORD, RunConfig
 from pairless.errors import PairlessError, writing
 from pairless.interop import resnet, ugatit
 from pairless.interop.mapping import convert_state
-from pairless.interop.plan import ImportPlan
+from pairless.interop.plan import ImportPlan, NetworkSource
 from pairless.interop.reading import SourceFile, read_source_file
 from pairless.models.base import Method, TranslationModel
 from pairless.nn.patch_sampler import PatchSampleMLP
+from pairless.nn.similarity import SimilarityProjector
 
 FORMATS = {
     "cyclegan": "junyanz/pytorch-CycleGAN-and-pix2pix (also the CUT repository's cycle_gan): latest_net_G_A/G_B/"
@@ -67,7 +68,7 @@ def import_checkpoints(paths: Sequence[str | Path], out: str | Path, source_form
         model = build_model(cfg)
     for source in plan.networks:
         network = model.get_submodule(source.network)
-        _check_head_count(network, len({k.split(".")[0] for k in source.state}), source.source, cfg)
+        _check_head_count(network, source, cfg)
         network.load_state_dict(convert_state(network, source.state, source.names, source.source))
     loaded = [source.network for source in plan.networks]
     notes = plan.notes + _missing_network_notes(model, loaded)
@@ -116,12 +117,19 @@ def _latest_in_folder(folder: Path) -> list[Path]:
     return sorted(p for number, p in numbered if number == last)
 
 
-def _check_head_count(network, count: int, source: str, cfg: RunConfig) -> None:
-    if isinstance(network, PatchSampleMLP) and count != len(network.mlps):
-        layers = ",".join(map(str, getattr(cfg.model, "nce_layers", ())))
-        raise PairlessError(f"{source} holds {count} projection MLPs, one per PatchNCE layer, but --nce-layers "
-                            f"{layers} has {len(network.mlps)}: pass the --nce-layers it was trained with "
-                            f"(its train_opt.txt lists them)")
+def _check_head_count(network, source: NetworkSource, cfg: RunConfig) -> None:
+    """Heads whose size is one per PatchNCE layer: a count other than --nce-layers' names that option."""
+    layers = tuple(getattr(cfg.model, "nce_layers", ()))
+    if isinstance(network, PatchSampleMLP):
+        what, count = "projection MLPs", len({key.split(".")[0] for key in source.state})
+    elif isinstance(network, SimilarityProjector) and "model.0.weight" in source.state:
+        what, count = "input channels (one per PatchNCE layer)", int(source.state["model.0.weight"].shape[1])
+    else:
+        return
+    if count != len(layers):
+        raise PairlessError(f"{source.source} holds {count} {what}, but --nce-layers {','.join(map(str, layers))} "
+                            f"has {len(layers)}: pass the --nce-layers it was trained with (its train_opt.txt "
+                            f"lists them)")
 
 
 def _missing_network_notes(model: Method, loaded: list[str]) -> list[str]:

@@ -34,10 +34,11 @@ class ImportPlan:
         """Settings one network implies; every network of one model must imply the same."""
         for key, value in found.items():
             if self.settings.setdefault(key, value) != value:
-                option = "--" + key.rsplit(".", 1)[-1].replace("_", "-")
-                raise PairlessError(f"{source} implies {option} {value}, another network {self.settings[key]}; "
-                                    f"pairless builds the networks of one model with one {option}: import the "
-                                    f"files separately")
+                name = key.rsplit(".", 1)[-1]
+                setting = f"--{name.replace('_', '-')}" if "." in key else name
+                raise PairlessError(f"{source} implies {setting} {value}, another network {self.settings[key]}: "
+                                    f"these are not the networks of one model (pairless builds them with one "
+                                    f"{setting}); import them separately")
 
 
 def files_by_role(files: list[SourceFile], roles: dict[str, str], source_format: str) -> list[tuple[str, SourceFile]]:

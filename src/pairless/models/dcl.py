@@ -51,7 +51,7 @@ from pairless.models.image_pool import ImagePool
 from pairless.models.options import ResnetOptions
 from pairless.models.registry import Preset, register
 from pairless.nn.init import InitScheme, init_weights
-from pairless.nn.patch_sampler import PatchSampleMLP
+from pairless.nn.patch_sampler import PatchSampleMLP, per_layer
 from pairless.nn.patchgan import PatchDiscriminator
 from pairless.nn.resnet_generator import ResnetGenerator
 from pairless.nn.similarity import SimilarityProjector, stack_patch_samples
@@ -82,6 +82,14 @@ class DCLConfig(ResnetOptions, FeatureLossOptions, PatchNCEOptions):
     head_beta1: float = bounded(0.9, at_least=0, below=1)
     init: InitScheme = "xavier"
 
+    def cross_check(self) -> None:
+        """SimDCL's heads read [patches, feature dims] through an unpadded 3x3 convolution."""
+        smallest = SimilarityProjector.SMALLEST_SIDE
+        for option, value in (("--num-patches", self.num_patches), ("--head-dim", self.head_dim)):
+            if self.lambda_sim > 0 and value < smallest:
+                raise PairlessError(f"{option} {value} is too small for SimDCL: its similarity heads read the "
+                                    f"sampled patches with a 3x3 convolution, which needs at least {smallest}")
+
     def for_size(self, size: int) -> DCLConfig:
         cfg = super().for_size(size)
         return cfg if cfg.antialias_up is not None else replace(cfg, antialias_up=antialias_up_for(size))
@@ -106,7 +114,6 @@ class DCLModel(CycleTranslationModel):
         self.F_B = PatchSampleMLP(self.G_BA.feature_channels(c.nce_layers), c.head_dim)
         self.heads = ["F_A", "F_B"]
         if c.lambda_sim > 0:
-            check_similarity_inputs(c)
             for name in ("H_real_A", "H_fake_A", "H_real_B", "H_fake_B"):
                 setattr(self, name, SimilarityProjector(len(c.nce_layers), c.sim_dim))
             self.heads += ["H_real_A", "H_fake_A", "H_real_B", "H_fake_B"]
@@ -158,9 +165,9 @@ class DCLModel(CycleTranslationModel):
         terms |= extra
         if c.lambda_sim > 0:
             fake_b_samples, fake_a_samples = nce_ab.queries, nce_ba.queries
-            if c.sim_resample:
-                fake_b_samples = self.F_B(fake_b_features, patches)[0]
-                fake_a_samples = self.F_A(fake_a_features, patches)[0]
+            if c.sim_resample:  # `project`, as PatchNCE calls it: eager also under --cuda-graphs
+                fake_b_samples = per_layer(self.F_B.project(fake_b_features, patches)[0])
+                fake_a_samples = per_layer(self.F_A.project(fake_a_features, patches)[0])
             terms["sim"] = self.similarity(nce_ab.keys, fake_a_samples, nce_ba.keys, fake_b_samples, n)
         # The objective of the reference code is halved, except for the feature and similarity terms.
         g = Objective("G", terms, {"G_gan": 0.5 * c.lambda_gan, "nce_AB": 0.5 * c.lambda_nce,
@@ -195,15 +202,6 @@ class DCLModel(CycleTranslationModel):
     def visuals(self, batch: dict[str, Tensor]) -> list[dict[str, Tensor]]:
         return [{"real_A": batch["A"], "fake_B": self.G_AB(batch["A"]), "idt_A": self.G_BA(batch["A"])},
                 {"real_B": batch["B"], "fake_A": self.G_BA(batch["B"]), "idt_B": self.G_AB(batch["B"])}]
-
-
-def check_similarity_inputs(c: DCLConfig) -> None:
-    """SimDCL's heads read [patches, feature dims] through an unpadded 3x3 convolution."""
-    smallest = SimilarityProjector.SMALLEST_SIDE
-    for option, value in (("--num-patches", c.num_patches), ("--head-dim", c.head_dim)):
-        if value < smallest:
-            raise PairlessError(f"{option} {value} is too small for SimDCL: its similarity heads read the sampled "
-                                f"patches with a 3x3 convolution, which needs at least {smallest}")
 
 
 DCLGAN_PAPER_TEXT = Preset("the paper's text: image pools of 50, lr 1e-4 (400 epochs as the code)",

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from pairless.checkpoint import WEIGHTS
+from pairless.checkpoint import holds_saved_run
 from pairless.config import RunConfig
 from pairless.errors import PairlessError
 from pairless.eval.imageset import folder_paths
@@ -61,7 +61,7 @@ def reproduce(request: Request, log=print) -> Outcome:
         log(line)
     check_layout(row, data)
     run_dir = request.out / RUN
-    resume = (run_dir / WEIGHTS).is_file()
+    resume = holds_saved_run(run_dir)
     if resume:
         log(f"continuing {run_dir}")
     result = train(config_to_continue(row, run_dir, request) if resume else cfg, run_dir, resume=resume)

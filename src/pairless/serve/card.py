@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pairless.config import RunConfig
 from pairless.data.images import list_images
-from pairless.train.monitor import read_records
+from pairless.metrics_file import read_records
 
 DOMAIN_PAIR = re.compile(r"^([^\W\d_][^2]*)2([^\W\d_].*)$")
 """A data folder named like horse2zebra or summer2winter_yosemite names its two domains."""

@@ -15,13 +15,13 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Sampler
 
 from pairless.checkpoint import (
-    STATE,
     WEIGHTS,
     ResumePoint,
     atomic_write,
     build_model,
     check_new_run_dir,
     find_resume_point,
+    holds_saved_run,
     load_initial_weights,
     load_weights,
     read_weights,
@@ -188,9 +188,8 @@ def total_steps(cfg: RunConfig, epoch_length: int, world_size: int = 1) -> int:
 def prepare_run_dir(run_dir: Path, resume: bool) -> None:
     if resume:
         refuse_resuming_an_import(run_dir)
-        for name in (WEIGHTS, STATE):
-            if not (run_dir / name).is_file():
-                raise PairlessError(f"cannot resume {run_dir}: {name} is missing (nothing saved yet?)")
+        if not holds_saved_run(run_dir):
+            raise PairlessError(f"cannot resume {run_dir}: {WEIGHTS} is missing (nothing saved yet?)")
     else:
         check_new_run_dir(run_dir)
     with writing(run_dir):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import sys
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,6 @@ from torchvision.utils import make_grid
 
 from pairless.checkpoint import atomic_write
 from pairless.data.images import save_image
-from pairless.errors import PairlessError
 from pairless.train.health import TrainingHealth
 
 MIN_TILE = 128
@@ -45,31 +43,6 @@ def sample_grid(rows: list[dict[str, Tensor]]) -> Tensor:
 def _rgb(image: Tensor) -> Tensor:
     image = (image.clamp(-1, 1) + 1) / 2
     return image.expand(3, -1, -1) if image.shape[0] == 1 else image
-
-
-def read_records(path: Path, strict: bool = True) -> list[dict[str, Any]]:
-    """The records of a metrics.jsonl, one per log step or evaluation. A cut-off last line (a run killed
-    while it wrote) is skipped with a warning; any other line that is not a record is an error naming the
-    line, or, when not `strict` (a page that shows what it can), skipped."""
-    records = []
-    lines = path.read_text(errors="replace").splitlines()
-    for number, line in enumerate(lines, 1):
-        try:
-            record = json.loads(line) if line.strip() else None
-        except json.JSONDecodeError:
-            if number == len(lines):
-                warnings.warn(f"{path}, line {number}: cut off (a run killed while writing it); skipped",
-                              stacklevel=2)
-                continue
-            if strict:
-                raise PairlessError(f"{path}, line {number}: not valid JSON") from None
-            continue
-        if isinstance(record, dict) and isinstance(record.get("step"), int) and isinstance(record.get("eval", {}),
-                                                                                          dict):
-            records.append(record)
-        elif strict and record is not None:
-            raise PairlessError(f"{path}, line {number}: not the record of a log step (a JSON object with a step)")
-    return records
 
 
 def drop_records_after(path: Path, step: int) -> None:
