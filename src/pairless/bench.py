@@ -19,7 +19,7 @@ from pairless.data.synthetic import make_synthetic_dataset
 from pairless.devices import resolve_device
 from pairless.errors import PairlessError, StoppedBySignal
 from pairless.eval.domain import LocalFeatures, domain_classifier_for
-from pairless.eval.evaluate import COLLAPSE_THRESHOLD, SplitFolders, distribution_scores, split_folders
+from pairless.eval.evaluate import COLLAPSE_THRESHOLD, ImageFeatures, SplitFolders, compare_sets, split_folders
 from pairless.eval.imageset import folder_paths, load_image_set
 from pairless.eval.paired import score_folders
 from pairless.metrics_file import read_records
@@ -135,7 +135,7 @@ def run_bench(tasks: list[str], models: list[str], steps: int, out: str | Path, 
     for name, data_dir in datasets:
         judge = domain_classifier_for(data_dir, resolve_device(device), log=log)
         test = split_folders(data_dir, "test", "AtoB")
-        target = load_image_set(folder_paths(test.target), size)
+        target = ImageFeatures.of(load_image_set(folder_paths(test.target), size), judge, None)  # once per data set
         inputs = folder_paths(test.source)
         rows.append({"task": name, "model": "input unchanged", "seed": "", "steps": 0, "it_per_s": "",
                      **_scores(_pixel_scores(test, test.source, inputs), _offline_scores(inputs, target, judge, size))})
@@ -163,8 +163,8 @@ def _pixel_scores(test: SplitFolders, predictions: Path, files: list[Path]) -> d
     return None if test.truth is None else score_folders(predictions, test.truth, only=files)
 
 
-def _offline_scores(images: list[Path], target, judge: LocalFeatures, size: int) -> dict:
-    return distribution_scores(load_image_set(images, size), target, judge, "B")
+def _offline_scores(images: list[Path], target: ImageFeatures, judge: LocalFeatures, size: int) -> dict:
+    return compare_sets(ImageFeatures.of(load_image_set(images, size), judge, None), target, judge, "B")
 
 
 def _scores(truth: dict | None, offline: dict) -> dict:

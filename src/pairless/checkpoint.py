@@ -22,7 +22,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_safetensors_bytes
 
-from pairless.config import RunConfig, checkpoint_metadata
+from pairless.config import RunConfig, checkpoint_metadata, metadata_json, metadata_step
 from pairless.errors import PairlessError, writing
 from pairless.models.base import Method, TranslationModel
 from pairless.models.registry import get_method
@@ -97,8 +97,9 @@ def save_checkpoint(run_dir: Path, model: Method, cfg: RunConfig, step: int,
     state = state_bytes({"step": step, "model": model.training_state(), **trainer_state})
     if keep_last > 0:
         folder = run_dir / CHECKPOINTS
-        atomic_write(folder / f"step_{step:08d}.safetensors", weights)
-        atomic_write(folder / f"step_{step:08d}.state.pt", state)
+        step_weights = folder / f"step_{step:08d}.safetensors"
+        atomic_write(step_weights, weights)
+        atomic_write(state_beside(step_weights), state)
         prune_checkpoints(folder, keep_last)
     atomic_write(run_dir / WEIGHTS, weights)
     atomic_write(run_dir / STATE, state)
@@ -202,25 +203,9 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
         raise PairlessError(f"cannot read checkpoint {path}: {exc}") from None
     if metadata.get("format") != FORMAT or "config" not in metadata:
         raise PairlessError(f"{path} is not a pairless checkpoint (no run config in its metadata)")
-    config, networks = _metadata_json(metadata, "config", dict, path), _metadata_json(metadata, "networks", list, path)
-    step = metadata.get("step", "0")
-    if not step.isdigit():
-        raise PairlessError(f"checkpoint {path} is damaged: its step is {step!r}, not a number")
-    return Checkpoint(path, tensors, RunConfig.from_dict(config), int(step), tuple(networks) if networks else None)
-
-
-def _metadata_json(metadata: dict[str, str], key: str, kind: type, path: Path):
-    """A JSON entry of a checkpoint's metadata, of the given kind (None when absent), or a one-line error."""
-    if key not in metadata:
-        return None
-    try:
-        value = json.loads(metadata[key])
-    except json.JSONDecodeError as exc:
-        raise PairlessError(f"checkpoint {path} is damaged: its {key} is not JSON ({exc})") from None
-    if not isinstance(value, kind):
-        raise PairlessError(f"checkpoint {path} is damaged: its {key} is a {type(value).__name__}, not a "
-                            f"{kind.__name__}")
-    return value
+    config, networks = metadata_json(metadata, "config", dict, path), metadata_json(metadata, "networks", list, path)
+    return Checkpoint(path, tensors, RunConfig.from_dict(config), metadata_step(metadata, path),
+                      tuple(networks) if networks else None)
 
 
 def read_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], RunConfig, int]:
@@ -262,17 +247,25 @@ def load_weights(model: torch.nn.Module, tensors: dict[str, torch.Tensor], path:
                  networks: Sequence[str] | None = None) -> None:
     """The checkpoint's tensors into `model` (only into `networks` if given, leaving the others as they are),
     or one line saying which do not match (e.g. a checkpoint written before a method gained or lost layers)."""
+    problems = load_or_name_misfits(model, tensors, networks)
+    if problems:
+        raise PairlessError(f"checkpoint {path} does not fit the model its config describes "
+                            f"({'; '.join(problems)}); was it written by another pairless version?")
+
+
+def load_or_name_misfits(model: torch.nn.Module, tensors: dict[str, torch.Tensor],
+                         networks: Sequence[str] | None) -> list[str]:
+    """Load `tensors` into `model` (into `networks` only, if given); or, loading nothing, name what does not
+    fit: missing and unexpected keys, or the first shape that differs."""
     expected = {k for k in model.state_dict() if networks is None or network_of(k) in networks}
     problems = [f"{kind} {', '.join(sorted(names)[:3])}" for kind, names in
                 (("missing", expected - set(tensors)), ("unexpected", set(tensors) - expected)) if names]
-    try:
-        if not problems:
+    if not problems:
+        try:
             model.load_state_dict(tensors, strict=networks is None)
-    except RuntimeError as exc:
-        problems = [str(exc).strip().splitlines()[-1].strip()]
-    if problems:
-        raise PairlessError(f"checkpoint {path} does not fit the model its config describes "
-                            f"({'; '.join(problems)}); was it written by another pairless version?") from None
+        except RuntimeError as exc:
+            problems = [str(exc).strip().splitlines()[-1].strip()]
+    return problems
 
 
 def load_initial_weights(model: Method, source: str | Path) -> tuple[str, ...]:
@@ -287,12 +280,11 @@ def load_initial_weights(model: Method, source: str | Path) -> tuple[str, ...]:
         raise PairlessError(f"--init {source}: its networks ({', '.join(sorted(present))}) are not those of a "
                             f"{type(model).__name__} ({', '.join(n for n, _ in model.named_children())})")
     tensors = {k: v for k, v in checkpoint.tensors.items() if network_of(k) in networks}
-    try:
-        load_weights(model, tensors, checkpoint.path, networks)
-    except PairlessError as exc:
+    problems = load_or_name_misfits(model, tensors, networks)
+    if problems:
         raise PairlessError(f"--init {source}: its networks do not fit the model of these settings; an option "
                             f"that changes the architecture (--width, --n-blocks, --preset, ...) must keep the "
-                            f"source's ({str(exc).split(' (', 1)[-1].split(';')[0]})") from None
+                            f"source's ({problems[0]})")
     return networks
 
 
@@ -339,10 +331,7 @@ def _incomplete(latest_step: int | None, state: dict[str, Any] | None) -> str:
 
 def saved_step(path: Path) -> int:
     """The step a pairless weights file was saved at, from its header alone."""
-    step = checkpoint_metadata(path).get("step", "")
-    if not step.isdigit():
-        raise PairlessError(f"cannot resume: checkpoint {path} is damaged: its step is {step!r}, not a number")
-    return int(step)
+    return metadata_step(checkpoint_metadata(path), path)
 
 
 def read_state(path: Path) -> dict[str, Any]:

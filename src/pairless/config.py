@@ -362,15 +362,34 @@ def checkpoint_metadata(path: Path) -> dict[str, str]:
         raise PairlessError(f"cannot read checkpoint {path}: {exc}") from None
 
 
+def metadata_json(metadata: dict[str, str], key: str, kind: type, path: Path):
+    """A JSON entry of a checkpoint's metadata, of the given kind (None when absent), or a one-line error."""
+    if key not in metadata:
+        return None
+    try:
+        value = json.loads(metadata[key])
+    except json.JSONDecodeError as exc:
+        raise PairlessError(f"checkpoint {path} is damaged: its {key} is not JSON ({exc})") from None
+    if not isinstance(value, kind):
+        raise PairlessError(f"checkpoint {path} is damaged: its {key} is a {type(value).__name__}, not a "
+                            f"{kind.__name__}")
+    return value
+
+
+def metadata_step(metadata: dict[str, str], path: Path) -> int:
+    """The step a checkpoint's metadata records (0 when it records none)."""
+    step = metadata.get("step", "0")
+    if not step.isdigit():
+        raise PairlessError(f"checkpoint {path} is damaged: its step is {step!r}, not a number")
+    return int(step)
+
+
 def _checkpoint_config(path: Path) -> dict:
     """The run config in a pairless checkpoint's metadata."""
-    try:
-        data = json.loads(checkpoint_metadata(path)["config"])
-    except (KeyError, json.JSONDecodeError) as exc:
-        raise PairlessError(f"{path} holds no readable pairless config ({type(exc).__name__}: {exc})") from None
-    if not isinstance(data, dict):
-        raise PairlessError(f"{path}: its config is not a mapping")
-    return data
+    metadata = checkpoint_metadata(path)
+    if "config" not in metadata:
+        raise PairlessError(f"{path} holds no readable pairless config (its metadata has none)")
+    return metadata_json(metadata, "config", dict, path)
 
 
 def _network_shapes(method: str, model: ModelConfig, size: int, channels_a: int, channels_b: int) -> dict:

@@ -50,7 +50,7 @@ def prepare_folder(out: Path) -> None:
 def run_demo(out: str | Path = "runs/demo", steps: int | None = None, device: str = "auto") -> dict:
     out = Path(out)
     steps = STEPS if steps is None else steps
-    demo_config(out / "data", steps, device)  # the settings, checked before the folder is touched
+    cfg = demo_config(out / "data", steps, device)  # the settings, checked before the folder is touched
     prepare_folder(out)
     (out / MARKER).write_text(json.dumps({"task": TASK, "size": SIZE, "steps": steps}))
     print(f"[1/3] generating the synthetic '{TASK}' task ({SIZE} px) in {out / 'data'}", flush=True)
@@ -58,7 +58,6 @@ def run_demo(out: str | Path = "runs/demo", steps: int | None = None, device: st
 
     print(f"[2/3] training CUT for {steps} steps in {out / 'run'} (TensorBoard: tensorboard --logdir {out})",
           flush=True)
-    cfg = demo_config(data_dir, steps, device)
     result = train(cfg, out / "run")
     if result.interrupted:
         raise StoppedBySignal(result.stop_signal)

@@ -1,5 +1,6 @@
 """Reading a run's `metrics.jsonl`: one JSON object per log step or evaluation (`pairless.train.monitor`
-writes it). Standard library only, so `pairless report` needs no torch."""
+writes it). Standard library only: the report, the web page's model card and bench read it without the
+training code."""
 
 from __future__ import annotations
 

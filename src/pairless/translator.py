@@ -107,8 +107,10 @@ class Translator:
     def check_memory(self, batch: Tensor, direction: str) -> None:
         """Refuse an untiled translation that would not fit in the device's memory, before starting it."""
         available = available_memory(self.device)
+        if available is None:  # a device that does not say: nothing to compare the estimate with
+            return
         needed = self.untiled_memory(batch.shape, direction)
-        if available is not None and needed > available:
+        if needed > available:
             height, width = batch.shape[-2:]
             raise PairlessError(f"translating {width}x{height} px images in one piece needs about {needed / 2**30:.1f} "
                                 f"GB of memory, more than the {available / 2**30:.1f} GB available: translate in "

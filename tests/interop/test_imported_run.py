@@ -85,6 +85,15 @@ def test_evaluate_on_a_small_data_set(imported, hue, tmp_path):
     assert math.isfinite(result["metrics"]["fid_local"]) and result["metrics"]["l1"] > 0
 
 
+def test_init_into_networks_of_another_width_names_the_first_misfit(imported, hue, tmp_path):
+    start = read_checkpoint(imported).config
+    cfg, _ = RunConfig.for_run(None, None, None, None, tmp_path / "ft", start)
+    wider = build_model(cfg.override({"data.root": str(hue), "model.width": 2 * start.model.width}))
+    with pytest.raises(PairlessError, match=r"--init .*must keep the source's \(size mismatch for [\w.]+\.weight: "
+                                            r"copying a param with shape torch.Size\(\[\d+, \d+\]\) from checkpoint"):
+        load_initial_weights(wider, imported)
+
+
 def test_train_init_starts_from_the_imported_networks(imported, hue, tmp_path):
     """The weights the loop loads give the imported model's translation before any step; two steps then train
     from them (G, F and D all came from the files)."""

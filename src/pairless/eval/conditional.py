@@ -96,8 +96,15 @@ def score_images(classifier: DigitClassifier, images: Tensor, labels: Tensor, re
 def generate_per_class(model, per_class: int, seed: int = 0, batch_size: int = 500) -> tuple[Tensor, Tensor]:
     """`per_class` images of every class from a class-conditional model (noise from `seed`) and their labels."""
     device = next(model.parameters()).device
-    generator = torch.Generator().manual_seed(seed)
     labels = torch.arange(model.num_classes, device=device).repeat_interleave(per_class)
-    images = torch.cat([model.generate(labels[i:i + batch_size], generator).float()
-                        for i in range(0, len(labels), batch_size)])
-    return images, labels
+    return generate_for_labels(model, labels, seed, batch_size, device), labels
+
+
+@torch.no_grad()
+def generate_for_labels(model, labels: Tensor, seed: int, batch_size: int,
+                        out_device: torch.device | str) -> Tensor:
+    """An image per label (float, [-1, 1]) from a class-conditional model, noise from `seed`, generated
+    `batch_size` at a time; each batch moved to `out_device` as it comes."""
+    generator = torch.Generator().manual_seed(seed)
+    return torch.cat([model.generate(labels[i:i + batch_size], generator).float().to(out_device)
+                      for i in range(0, len(labels), batch_size)])

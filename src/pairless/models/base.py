@@ -165,8 +165,7 @@ class TranslationModel(Method):
         """The networks that take training images, with their input channels: what must work at the crop size
         (train/datasets.py checks it before training)."""
         a, b = self.channels_a, self.channels_b
-        candidates = {"G": a, "D": b, "G_AB": a, "G_BA": b, "D_A": a, "D_B": b, "D_global_A": a, "D_local_A": a,
-                      "D_global_B": b, "D_local_B": b}
+        candidates = {"G": a, "D": b, "G_AB": a, "G_BA": b, "D_A": a, "D_B": b}
         return {name: channels for name, channels in candidates.items() if isinstance(getattr(self, name, None),
                                                                                       nn.Module)}
 

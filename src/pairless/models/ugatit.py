@@ -181,6 +181,10 @@ class UGATITModel(TranslationModel):
             total = total + generator_loss("lsgan", judged.output) + generator_loss("lsgan", judged.cam_logits)
         return total
 
+    def crop_networks(self) -> dict[str, int]:
+        a, b = self.channels_a, self.channels_b
+        return {**super().crop_networks(), "D_global_A": a, "D_local_A": a, "D_global_B": b, "D_local_B": b}
+
     def check_crop_size(self, images: Tensor) -> None:
         side = min(images.shape[-2:])
         for option in ("d_layers_global", "d_layers_local"):

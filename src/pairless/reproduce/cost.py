@@ -22,6 +22,7 @@ from pairless.checkpoint import build_model, model_channels
 from pairless.config import RunConfig
 from pairless.models.base import Method
 from pairless.train.datasets import data_kind
+from pairless.train.loop import samples_per_step
 
 REFERENCE_TFLOPS = 1.423 / 0.092
 """The rate the reference CUT reached on an H100 at 256 px, batch 1: 1.423 TFLOP per iteration (counted by
@@ -62,7 +63,7 @@ class BackwardOnly:
 
 def training_batch(cfg: RunConfig) -> dict[str, Tensor]:
     """A batch shaped as the trainer hands one step of `cfg` (on the current default device)."""
-    count, size = cfg.train.batch_size * cfg.model.batches_per_step, cfg.data.size
+    count, size = samples_per_step(cfg), cfg.data.size
     if data_kind(cfg.method) == "labelled":
         return {"image": torch.zeros(count, cfg.data.channels_a, size, size),
                 "label": torch.zeros(count, dtype=torch.long)}

@@ -19,7 +19,7 @@ from pairless.reproduce.cost import REFERENCE_TFLOPS, iteration_cost
 from pairless.reproduce.rows import Row, find_row
 from pairless.reproduce.smoke import smoke_overrides, write_smoke_data
 from pairless.reproduce.table import Outcome, train_command, write_outcome
-from pairless.train.loop import total_steps, train
+from pairless.train.loop import samples_per_step, total_steps, train
 
 RUN = "run"
 DOMAIN_FOLDERS = ("trainA", "trainB", "testA", "testB")
@@ -96,7 +96,7 @@ def eval_interval(row: Row, cfg: RunConfig, epoch: int) -> int:
     """The row's evaluation interval in iterations."""
     if row.eval_unit == "iterations":
         return round(row.eval_every)
-    return max(1, round(row.eval_every * epoch / (cfg.train.batch_size * cfg.model.batches_per_step)))
+    return max(1, round(row.eval_every * epoch / samples_per_step(cfg)))
 
 
 def epoch_images(row: Row, data: Path | None) -> int:

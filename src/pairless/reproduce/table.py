@@ -9,6 +9,7 @@ from pathlib import Path
 
 from pairless.config import SECTIONS, RunConfig
 from pairless.errors import writing
+from pairless.options_help import OPTION_NAMES
 from pairless.report import BestAndLast, best_and_last, read_metrics
 from pairless.reproduce.rows import ROWS, Row
 
@@ -104,12 +105,12 @@ def train_command(cfg: RunConfig, preset: str | None, run_dir: Path) -> str:
         for spec in fields(ours):
             value = getattr(ours, spec.name)
             if value != getattr(theirs, spec.name):
-                parts.append(option(section, spec.name, value))
+                parts.append(option(spec.name, value))
     return " ".join([*parts, f"--out {run_dir}"])
 
 
-def option(section: str, name: str, value: object) -> str:
-    flag = "--data" if (section, name) == ("data", "root") else "--" + name.replace("_", "-")
+def option(name: str, value: object) -> str:
+    flag = "--" + OPTION_NAMES.get(name, name.replace("_", "-"))
     if isinstance(value, bool):
         return flag if value else flag.replace("--", "--no-", 1)
     if isinstance(value, tuple):

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pairless.checkpoint import WEIGHTS, resolve_checkpoint
+from pairless.checkpoint import CHECKPOINTS, WEIGHTS, resolve_checkpoint
 from pairless.data.images import image_size, list_images
 from pairless.errors import BadImageError, PairlessError
 from pairless.serve.card import data_domain, find_data_folder, model_card
@@ -55,9 +55,10 @@ def within_limits(path: Path, settings: ServeSettings) -> bool:
     return path.stat().st_size <= settings.max_upload_bytes and width * height <= settings.max_megapixels * MEGABYTE
 
 
-def first_examples(folder: Path, settings: ServeSettings) -> list[Path]:
+def first_examples(folder: Path, settings: ServeSettings, images: list[Path] | None = None) -> list[Path]:
+    """The first images of `folder` (or of its listing `images`) that the server's limits accept."""
     found: list[Path] = []
-    for path in list_images(folder):
+    for path in list_images(folder) if images is None else images:
         if len(found) == EXAMPLES_PER_DIRECTION:
             break
         if within_limits(path, settings):
@@ -65,11 +66,14 @@ def first_examples(folder: Path, settings: ServeSettings) -> list[Path]:
     return found
 
 
-def check_examples_folder(folder: Path) -> None:
+def examples_of_folder(folder: Path, settings: ServeSettings) -> list[Path]:
+    """The `--examples` folder's first images within the limits (one walk, shared by every served run)."""
     if not folder.is_dir():
         raise PairlessError(f"--examples {folder}: folder not found")
-    if not list_images(folder):
+    images = list_images(folder)
+    if not images:
         raise PairlessError(f"--examples {folder}: the folder holds no images")
+    return first_examples(folder, settings, images)
 
 
 def add_test_split_examples(run: ServedRun, run_dir: Path | None, settings: ServeSettings) -> None:
@@ -86,15 +90,16 @@ def add_test_split_examples(run: ServedRun, run_dir: Path | None, settings: Serv
 
 
 def served_run(translator: Translator, name: str, run_dir: Path | None, settings: ServeSettings,
-               examples_dir: Path | None = None) -> ServedRun:
+               examples: tuple[Path, list[Path]] | None = None) -> ServedRun:
+    """A run as the page serves it; `examples`: the `--examples` folder and its chosen images, else the
+    run's test split gives them."""
     run = ServedRun(name, translator, model_card(translator.config, translator.step, translator.directions, run_dir))
-    if examples_dir is None:
+    if examples is None:
         add_test_split_examples(run, run_dir, settings)
     else:
-        shared = first_examples(examples_dir, settings)
         for direction in translator.directions:
-            run.examples[direction] = shared
-            run.examples_from[direction] = str(examples_dir)
+            run.examples[direction] = examples[1]
+            run.examples_from[direction] = str(examples[0])
     return run
 
 
@@ -107,7 +112,7 @@ def run_name(weights: Path) -> str:
 
 def run_folder_of(weights: Path) -> Path:
     """The run folder a weights file belongs to (its checkpoints/ copies are one level deeper)."""
-    return weights.parent.parent if weights.parent.name == "checkpoints" else weights.parent
+    return weights.parent.parent if weights.parent.name == CHECKPOINTS else weights.parent
 
 
 def unique_names(names: Sequence[str]) -> list[str]:
@@ -125,9 +130,8 @@ def unique_names(names: Sequence[str]) -> list[str]:
 def load_runs(paths: Sequence[Path], device: str, settings: ServeSettings,
               examples_dir: Path | None = None) -> list[ServedRun]:
     """Load each run folder or checkpoint once; examples come from `examples_dir` or each run's test split."""
-    if examples_dir is not None:
-        check_examples_folder(examples_dir)
+    examples = None if examples_dir is None else (examples_dir, examples_of_folder(examples_dir, settings))
     weights = [resolve_checkpoint(path) for path in paths]
     names = unique_names([run_name(w) for w in weights])
-    return [served_run(Translator.load(w, device), name, run_folder_of(w), settings, examples_dir)
+    return [served_run(Translator.load(w, device), name, run_folder_of(w), settings, examples)
             for w, name in zip(weights, names, strict=True)]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from pairless.checkpoint import WEIGHTS
 from pairless.config import RunConfig
 from pairless.errors import PairlessError
 
@@ -27,7 +28,7 @@ def divergence_error(names: list[str], losses: dict[str, float], steps: tuple[in
                      run_dir: Path, saved_step: int) -> PairlessError:
     first, last = steps
     window = f"step {last}" if first == last else f"steps {first}-{last}"
-    kept = (f"the last checkpoint ({run_dir / 'latest.safetensors'}, step {saved_step}) is kept"
+    kept = (f"the last checkpoint ({run_dir / WEIGHTS}, step {saved_step}) is kept"
             if saved_step > 0 else "no checkpoint was saved")
     return PairlessError(f"training diverged: loss {names[0]} is {losses[names[0]]} over {window}; stopped "
                          f"without saving, {kept}. Likely cause: {likely_cause(cfg)}")

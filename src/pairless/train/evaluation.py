@@ -20,6 +20,7 @@ from torch import Tensor
 from pairless.config import RunConfig
 from pairless.data.transforms import resize
 from pairless.errors import PairlessError
+from pairless.eval.conditional import generate_for_labels
 from pairless.eval.domain import LocalFeatures, domain_classifier_for
 from pairless.eval.evaluate import ImageFeatures, compare_sets, split_folders
 from pairless.eval.features import InceptionFeatures
@@ -124,10 +125,7 @@ class GeneratedImages:
             raise PairlessError(f"{type(model).__name__} generates no images from class labels")
         device = next(model.parameters()).device
         labels = torch.arange(len(self.real), device=device) % model.num_classes
-        noise = torch.Generator().manual_seed(NOISE_SEED)
-        images = torch.cat([model.generate(labels[i:i + GENERATE_BATCH], noise).float().cpu()
-                            for i in range(0, len(labels), GENERATE_BATCH)])
-        images = (images + 1) / 2
+        images = (generate_for_labels(model, labels, NOISE_SEED, GENERATE_BATCH, "cpu") + 1) / 2
         if images.shape[-1] != self.size or images.shape[-2] != self.size:
             images = resize(images.clamp(0, 1), self.size, self.size)
         return to_uint8(images)

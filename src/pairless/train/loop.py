@@ -371,7 +371,8 @@ class TrainingRun:
     def save(self, step: int) -> None:
         """Rank 0 writes (all replicas are identical); the others wait so nobody runs ahead of a checkpoint,
         and stop with rank 0 if it could not write (a full disk), rather than wait for it at the next step."""
-        self.stop_if_diverged(self.monitor.logged_step + 1, step, self.monitor.mean_losses())
+        if step % self.cfg.train.log_every and step != self.total:  # a log step was checked by the loop
+            self.stop_if_diverged(self.monitor.logged_step + 1, step, self.monitor.mean_losses())
         every_rng = gather_objects(rng_state(self.device), self.group)
         failure = None
         if self.group.is_main:
