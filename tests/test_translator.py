@@ -184,7 +184,9 @@ def test_an_untiled_translation_that_cannot_fit_is_refused_before_it_starts(tmp_
 
 
 def test_the_memory_estimate_is_near_the_measured_peak(tmp_path):
-    """Within a factor of two of the resident-memory peak of a real untiled translation (a fresh process)."""
+    """At or above the resident-memory peak of a real untiled translation (a fresh process), as an estimate
+    that lets an image through must be, and not far above it. The factor 7 is set by U-GAT-IT light (6.4x its
+    largest activation), so CUT's estimate sits near twice its peak: 2.03x at 2000 px here (benchmarks/RESULTS.md)."""
     weights = make_checkpoint(tmp_path, "cut")
     script = f"""
 import os, resource, torch, pairless
@@ -198,7 +200,7 @@ print(estimate / (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - re
 """
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert 0.5 < float(done.stdout.strip().splitlines()[-1]) < 2
+    assert 1 <= float(done.stdout.strip().splitlines()[-1]) < 2.5
 
 
 @pytest.mark.parametrize("quality", [-5, 0, 500])
